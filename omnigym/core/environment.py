@@ -1,0 +1,205 @@
+"""The single-agent JAX environment contract: gymnax 1.0, plus what our adapters need.
+
+Every omnigym single-agent env subclasses :class:`Environment`, itself a
+``gymnax.environments.environment.Environment``, so gymnax and purejaxrl code
+runs on it as is:
+
+* ``reset(key, params) -> (obs, state)``
+* ``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
+
+``step`` auto-resets (the gymnax convention) and keeps the terminal observation
+in ``info["final_observation"]``; ``step_env`` is the pure transition. Our own
+vectorised paths call ``step_env`` and reset through a
+:class:`~omnigym.wrappers.autoreset.ResetStrategy` that suits the env.
+
+What this class adds to gymnax:
+
+* ``carry_over``: a hook that carries state across an auto-reset (episode
+  statistics, the set of goals seen so far). Every reset path calls it.
+* dtype canonicalisation: each state leaf leaves ``reset``/``step`` with a
+  strong, fixed dtype, so a jitted step never recompiles on its second call.
+* ``supports_x64``: envs whose underlying package breaks under
+  ``jax_enable_x64`` say so, and get a clear error instead of a deep failure.
+* a trace-time check of the action's shape and kind, with an error that says
+  what was expected and what came.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import environment as gymnax_env
+from gymnax.environments import spaces
+
+from omnigym.core.errors import X64NotSupportedError
+
+
+def canonicalize(tree: Any) -> Any:
+    """Return ``tree`` with every array leaf strongly typed at its own dtype.
+
+    JAX marks values built from Python scalars as *weakly typed*; a state that
+    is weak after ``reset`` but strong after ``step`` makes a jitted step
+    compile twice. Casting each leaf to its own dtype removes the weak flag and
+    costs nothing at run time.
+    """
+
+    def _strong(leaf: Any) -> Any:
+        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+            return jnp.asarray(leaf, dtype=jnp.result_type(leaf))
+        return leaf
+
+    return jax.tree.map(_strong, tree)
+
+
+def x64_enabled() -> bool:
+    """Whether JAX is running with 64-bit types (``jax_enable_x64``)."""
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+class Environment(gymnax_env.Environment):
+    """Base class of omnigym's single-agent JAX environments (see module doc)."""
+
+    #: False where the underlying package fails under ``jax_enable_x64``.
+    supports_x64: ClassVar[bool] = True
+    #: "cheap" resets can be computed every step and selected; "expensive"
+    #: ones (Craftax world generation) should use an optimistic reset pool.
+    reset_cost: ClassVar[str] = "cheap"
+    #: Render modes the env can produce from a state (``render(state, params)``).
+    render_modes: ClassVar[tuple[str, ...]] = ()
+
+    #: Constructor settings; envs with equal ``config`` are equal and hash
+    #: alike, so jitted functions (``self`` is static) are shared between
+    #: instances made with the same arguments.
+    config: tuple = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not self.config:
+            return self is other
+        return type(self) is type(other) and self.config == other.config
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.config)) if self.config else id(self)
+
+    # ----------------------------------------------------------------- checks
+    def check_x64(self) -> None:
+        """Raise :class:`X64NotSupportedError` if x64 is on and unsupported."""
+        if x64_enabled() and not self.supports_x64:
+            raise X64NotSupportedError(
+                f"{self.name} does not support jax_enable_x64: {self.x64_reason}. "
+                "Disable it with jax.config.update('jax_enable_x64', False) "
+                "before making this env."
+            )
+
+    #: Why x64 fails, for the error message.
+    x64_reason: ClassVar[str] = ""
+
+    def check_action(self, action: Any, params: Any) -> None:
+        """Check the action's shape and kind at trace time (static info only)."""
+        space = self.action_space(params)
+        shape = tuple(np.shape(action))
+        if shape != tuple(space.shape):
+            raise ValueError(
+                f"{self.name}: expected an action of shape {tuple(space.shape)} "
+                f"(one env; vmap for a batch), got shape {shape}."
+            )
+        kind = jnp.result_type(action).kind
+        if isinstance(space, spaces.Discrete) and kind not in "iub":
+            raise TypeError(
+                f"{self.name}: expected an integer action in [0, {space.n}), "
+                f"got dtype {jnp.result_type(action)}."
+            )
+
+    # ---------------------------------------------------------------- contract
+    def carry_over(
+        self,
+        key: jax.Array,
+        previous_state: Any,
+        reset_obs: Any,
+        reset_state: Any,
+        params: Any,
+    ) -> tuple[Any, Any]:
+        """Carry what must outlive an episode from ``previous_state`` into a reset.
+
+        Called by every auto-reset path (``step``, the select and optimistic
+        reset strategies, the adapters) with the state that just ended and a
+        freshly reset one. The default keeps the fresh reset as it is.
+        """
+        del key, previous_state, params
+        return reset_obs, reset_state
+
+    def transition(
+        self, key: jax.Array, state: Any, action: Any, params: Any
+    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+        """One step without auto-reset: ``step_env`` plus the time-limit flag.
+
+        Returns ``(obs, state, reward, terminated, truncated, info)`` with
+        fixed dtypes: float32 reward, bool flags.
+        """
+        self.check_x64()
+        self.check_action(action, params)
+        obs, next_state, reward, terminated, info = self.step_env(
+            key, state, action, params
+        )
+        truncated = jnp.logical_and(
+            self.is_truncated(next_state, params), jnp.logical_not(terminated)
+        )
+        return (
+            canonicalize(obs),
+            canonicalize(next_state),
+            jnp.asarray(reward, jnp.float32),
+            jnp.asarray(terminated, jnp.bool_),
+            jnp.asarray(truncated, jnp.bool_),
+            info,
+        )
+
+    def initial(self, key: jax.Array, params: Any) -> tuple[Any, Any]:
+        """``reset_env`` with the x64 check and canonical dtypes."""
+        self.check_x64()
+        obs, state = self.reset_env(key, params)
+        return canonicalize(obs), canonicalize(state)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        """Reset one env: ``(obs, state)``."""
+        if params is None:
+            params = self.default_params
+        return self.initial(key, params)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(
+        self, key: jax.Array, state: Any, action: Any, params: Any = None
+    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+        """Step one env and auto-reset it if the episode ended (gymnax semantics).
+
+        The terminal observation is kept in ``info["final_observation"]``.
+        Truncation is reported only when the episode did not also terminate,
+        so ``terminated`` alone decides whether to bootstrap.
+        """
+        if params is None:
+            params = self.default_params
+        key_step, key_reset, key_carry = jax.random.split(key, 3)
+        obs_st, state_st, reward, terminated, truncated, info = self.transition(
+            key_step, state, action, params
+        )
+        obs_re, state_re = self.initial(key_reset, params)
+        obs_re, state_re = self.carry_over(key_carry, state_st, obs_re, state_re, params)
+        done = jnp.logical_or(terminated, truncated)
+        obs = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), obs_re, obs_st)
+        state = jax.tree.map(
+            lambda r, s: jax.lax.select(done, r, s), canonicalize(state_re), state_st
+        )
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_st,
+        }
+        return obs, state, reward, terminated, truncated, info
+
+    def render(self, state: Any, params: Any, mode: str = "rgb_array") -> Any:
+        """Render one (unbatched) state; envs with ``render_modes`` override this."""
+        raise NotImplementedError(f"{self.name} does not render (mode {mode!r}).")

@@ -1,0 +1,32 @@
+"""The registry table: every env id omnigym ships, with its factory and limits."""
+
+from omnigym.core.registry import EnvSpec, register
+
+CRAFTAX = (("craftax", "craftax"),)
+
+register(
+    EnvSpec(
+        id="Craftax-GC-v0",
+        entry_point="omnigym.envs.craftax_gc:make_craftax_gc",
+        description="Goal-conditioned full Craftax, 512 goals (symbolic).",
+        max_episode_steps=100_000,
+        requires=CRAFTAX,
+    )
+)
+register(
+    EnvSpec(
+        id="Craftax-Classic-GC-v0",
+        entry_point="omnigym.envs.craftax_gc:make_craftax_classic_gc",
+        description="Goal-conditioned Craftax-Classic, 136 goals (symbolic).",
+        max_episode_steps=10_000,
+        requires=CRAFTAX,
+    )
+)
+register(
+    EnvSpec(
+        id="GridWorld-GC-v0",
+        entry_point="omnigym.envs.gridworld_gc:GridWorldGC",
+        description="Tiny open grid, goals are cells: a fast test bed for goal agents.",
+        max_episode_steps=50,
+    )
+)

@@ -1,0 +1,303 @@
+"""Gymnasium adapters: ``GymnasiumEnv`` (single) and ``GymnasiumVectorEnv`` (batched).
+
+Both keep the JAX state on the device and make one jitted call and one
+device-to-host transfer per step. Observations come back as numpy, rewards as
+Python ``float`` and flags as Python ``bool`` (single env) or numpy arrays
+(vector env), which is what Gymnasium's and SB3's checkers ask for.
+
+Jitted functions are built once per env configuration and shared by every
+adapter instance (envs with equal settings compare equal).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+from gymnax.environments.spaces import gymnax_space_to_gym_space
+
+from omnigym.core.environment import Environment
+from omnigym.wrappers.autoreset import AutoResetVecEnv, OptimisticReset, SelectReset
+
+
+@lru_cache(maxsize=None)
+def _single_env_functions(env: Environment):
+    """Jitted ``initial``, ``transition``, ``carry_over`` and ``with_goal`` of ``env``."""
+    with_goal = getattr(env, "with_goal", None)
+    return (
+        jax.jit(env.initial),
+        jax.jit(env.transition),
+        jax.jit(env.carry_over),
+        jax.jit(with_goal) if with_goal else None,
+    )
+
+
+def _render_modes(env: Environment) -> list[str]:
+    modes = list(env.render_modes)
+    if hasattr(env, "render_text"):
+        modes.append("ansi")
+    return modes
+
+
+def _check_render_mode(env: Environment, render_mode: str | None) -> None:
+    if render_mode is not None and render_mode not in _render_modes(env):
+        raise ValueError(
+            f"{env.name} supports render modes {_render_modes(env)}, got {render_mode!r}."
+        )
+
+
+def _seed_key(rng: np.random.Generator) -> jax.Array:
+    return jax.random.key(int(rng.integers(0, 2**31 - 1)))
+
+
+def _goal_index(env: Environment, goal: Any) -> int:
+    if isinstance(goal, str):
+        return env.goal_index(goal)
+    return env.check_goal(goal)
+
+
+class GymnasiumEnv(gymnasium.Env):
+    """A ``gymnasium.Env`` over one JAX env.
+
+    ``reset(seed=...)`` seeds the JAX key through Gymnasium's ``np_random``; an
+    unseeded reset after an episode carries state across (``carry_over``), as
+    the JAX auto-reset does. Goal envs take ``options={"goal": index or name}``
+    to command a goal, and expose ``compute_reward`` for HER.
+    """
+
+    def __init__(self, env: Environment, params: Any = None, render_mode: str | None = None):
+        _check_render_mode(env, render_mode)
+        self.env = env
+        self.params = env.default_params if params is None else params
+        self.observation_space = gymnax_space_to_gym_space(env.observation_space(self.params))
+        self.action_space = gymnax_space_to_gym_space(env.action_space(self.params))
+        self.metadata = {"render_modes": _render_modes(env), "render_fps": 8, "jax": False}
+        self.render_mode = render_mode
+        self._initial, self._transition, self._carry_over, self._with_goal = (
+            _single_env_functions(env)
+        )
+        self._key: jax.Array | None = None
+        self._state: Any = None
+
+    def _next_key(self) -> jax.Array:
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None or self._key is None:
+            self._key = _seed_key(self.np_random)
+        obs, state = self._initial(self._next_key(), self.params)
+        if seed is None and self._state is not None:
+            obs, state = self._carry_over(self._next_key(), self._state, obs, state, self.params)
+        if options and "goal" in options:
+            if self._with_goal is None:
+                raise ValueError(f"{self.env.name} is not goal-conditioned; it takes no goal.")
+            goal = _goal_index(self.env, options["goal"])
+            obs, state = self._with_goal(state, jnp.int32(goal), self.params)
+        self._state = state
+        return jax.device_get(obs), {}
+
+    def step(self, action: Any):
+        if self._state is None:
+            raise RuntimeError("call reset() before step().")
+        if not self.action_space.contains(action):
+            raise ValueError(
+                f"{self.env.name}: action {action!r} is not in the action space "
+                f"{self.action_space}."
+            )
+        obs, self._state, reward, terminated, truncated, info = self._transition(
+            self._next_key(), self._state, jnp.asarray(action, jnp.int32), self.params
+        )
+        obs, reward, terminated, truncated, info = jax.device_get(
+            (obs, reward, terminated, truncated, info)
+        )
+        return obs, float(reward), bool(terminated), bool(truncated), dict(info)
+
+    def render(self):
+        if self.render_mode is None or self._state is None:
+            return None
+        if self.render_mode == "ansi":
+            return self.env.render_text(self._state, self.params)
+        return self.env.render(self._state, self.params, self.render_mode)
+
+    @property
+    def state(self) -> Any:
+        """The current JAX state (for inspection and tests)."""
+        return self._state
+
+
+class GymnasiumGoalEnv(GymnasiumEnv):
+    """A :class:`GymnasiumEnv` over a goal env: adds ``compute_reward`` (SB3 HER)."""
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
+        return self.env.compute_reward(achieved_goal, desired_goal, info)
+
+
+def gymnasium_env(env: Environment, params: Any = None, render_mode: str | None = None):
+    """The right Gymnasium adapter for ``env`` (with ``compute_reward`` for goal envs)."""
+    cls = GymnasiumGoalEnv if hasattr(env, "compute_reward") else GymnasiumEnv
+    return cls(env, params, render_mode)
+
+
+def make_reset_strategy(env: Environment, num_envs: int, reset_ratio: int | None):
+    """Optimistic resets if the env's resets are expensive (or a ratio is given)."""
+    if reset_ratio is None:
+        reset_ratio = 16 if env.reset_cost == "expensive" else 1
+    if reset_ratio > 1 and num_envs > 1:
+        return OptimisticReset(env, num_envs, reset_ratio)
+    return SelectReset(env, num_envs)
+
+
+class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
+    """A ``gymnasium.vector.VectorEnv`` over ``num_envs`` copies of one JAX env.
+
+    One jitted, vmapped call and one transfer per step. ``autoreset_mode`` is
+    ``NEXT_STEP`` (Gymnasium's default: the step after an episode ends resets
+    that env and ignores its action) or ``SAME_STEP`` (the env resets at once;
+    ``infos["final_obs"]`` and ``infos["final_info"]`` hold what it ended on).
+    ``reset_ratio`` sets the optimistic reset pool (one fresh reset per that
+    many envs); by default 16 for envs with expensive resets, else exact resets.
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        num_envs: int,
+        params: Any = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        reset_ratio: int | None = None,
+        render_mode: str | None = None,
+    ):
+        autoreset_mode = AutoresetMode(autoreset_mode)
+        if autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode must be NEXT_STEP or SAME_STEP, got DISABLED.")
+        _check_render_mode(env, render_mode)
+        self.env = env
+        self.params = env.default_params if params is None else params
+        self.num_envs = num_envs
+        self.single_observation_space = gymnax_space_to_gym_space(
+            env.observation_space(self.params)
+        )
+        self.single_action_space = gymnax_space_to_gym_space(env.action_space(self.params))
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = {
+            "autoreset_mode": autoreset_mode,
+            "render_modes": _render_modes(env),
+            "render_fps": 8,
+            "jax": False,
+        }
+        self.render_mode = render_mode
+        self.autoreset_mode = autoreset_mode
+        self.vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
+        self._key: jax.Array | None = None
+        self._state: Any = None
+        self._needs_reset: jax.Array | None = None
+
+    def _next_key(self) -> jax.Array:
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None or self._key is None:
+            self._key = _seed_key(self.np_random)
+        obs, self._state = self.vec.reset(self._next_key(), self.params)
+        self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
+        return jax.device_get(obs), {}
+
+    def _check_actions(self, actions: Any) -> jax.Array:
+        actions = np.asarray(actions)
+        if actions.shape != self.action_space.shape:
+            raise ValueError(
+                f"expected actions of shape {self.action_space.shape} (one per env), "
+                f"got shape {actions.shape}."
+            )
+        if not self.action_space.contains(actions.astype(self.action_space.dtype)):
+            raise ValueError(f"actions {actions} are not all in {self.single_action_space}.")
+        return jnp.asarray(actions, jnp.int32)
+
+    def step(self, actions: Any):
+        if self._state is None:
+            raise RuntimeError("call reset() before step().")
+        actions = self._check_actions(actions)
+        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
+        outputs = self.vec.step(
+            self._next_key(),
+            self._state,
+            actions,
+            self.params,
+            self._needs_reset if next_step else None,
+        )
+        obs, self._state, reward, terminated, truncated, info = outputs
+        done = jnp.logical_or(terminated, truncated)
+        needs_reset = self._needs_reset
+        self._needs_reset = done
+        obs, reward, terminated, truncated, info, needs_reset = jax.device_get(
+            (obs, reward, terminated, truncated, info, needs_reset)
+        )
+        infos = self._vector_infos(info, terminated | truncated, needs_reset if next_step else None)
+        return obs, reward, terminated, truncated, infos
+
+    def _vector_infos(self, info: dict, done: np.ndarray, was_reset: np.ndarray | None) -> dict:
+        """Gymnasium's info layout: arrays over envs, with a ``_key`` mask each."""
+        final_obs = info.pop("final_observation", None)
+        valid = np.ones(self.num_envs, bool) if was_reset is None else ~was_reset
+        infos: dict[str, Any] = {}
+        for key, value in info.items():
+            infos[key], infos[f"_{key}"] = value, valid
+        if final_obs is not None and done.any():
+            per_env = np.full(self.num_envs, None, dtype=object)
+            for index in np.flatnonzero(done):
+                per_env[index] = jax.tree.map(lambda x: x[index], final_obs)
+            infos["final_obs"], infos["_final_obs"] = per_env, done
+            infos["final_info"] = {k: v for k, v in infos.items() if not k.startswith(("_", "final"))}
+            infos["final_info"].update({f"_{k}": done for k in info})
+            infos["_final_info"] = done
+        return infos
+
+    def render(self):
+        if self.render_mode is None or self._state is None:
+            return None
+        first = jax.tree.map(lambda x: x[0], self._state)
+        if self.render_mode == "ansi":
+            return self.env.render_text(first, self.params)
+        return self.env.render(first, self.params, self.render_mode)
+
+    @property
+    def state(self) -> Any:
+        """The batched JAX state (for inspection and tests)."""
+        return self._state
+
+
+def make_gymnasium_env(env_id: str, render_mode: str | None = None, **kwargs: Any):
+    """Gymnasium ``entry_point`` of every omnigym id."""
+    from omnigym.core.registry import make
+
+    env, params = make(env_id, **kwargs)
+    return gymnasium_env(env, params, render_mode)
+
+
+def make_gymnasium_vector_env(
+    env_id: str,
+    num_envs: int = 1,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    reset_ratio: int | None = None,
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+    **kwargs: Any,
+):
+    """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``)."""
+    from omnigym.core.registry import make
+
+    env, params = make(env_id, **kwargs)
+    if max_episode_steps is not None:
+        params = params.replace(max_steps_in_episode=max_episode_steps)
+    return GymnasiumVectorEnv(env, num_envs, params, autoreset_mode, reset_ratio, render_mode)
