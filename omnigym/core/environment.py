@@ -48,7 +48,7 @@ def canonicalize(tree: Any) -> Any:
     """
 
     def _strong(leaf: Any) -> Any:
-        if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+        if isinstance(leaf, (jax.Array, np.ndarray, np.generic, bool, int, float)):
             return jnp.asarray(leaf, dtype=jnp.result_type(leaf))
         return leaf
 

@@ -54,7 +54,7 @@ def classic_onehot(state: Any, symbolic_obs: jax.Array) -> dict[str, jax.Array]:
         "intrinsics": _one_hot(intrinsics, 10),
         "inventory": _one_hot(inventory, 10),
         "light_level": _light_level(state.light_level),
-        "is_player_sleeping": _row(state.is_sleeping.astype(jnp.int32), 2),
+        "is_player_sleeping": _row(jnp.asarray(state.is_sleeping, jnp.int32), 2),
     }
 
 
@@ -85,15 +85,15 @@ def full_onehot(state: Any, symbolic_obs: jax.Array) -> dict[str, jax.Array]:
         "armour_enchantments": _one_hot(state.armour_enchantments, 3),
         "block_map": local_map[..., :37],
         "books": _row(inv.books, 3),
-        "boss_vulnerable": _row(is_boss_vulnerable(state).astype(jnp.int32), 2),
+        "boss_vulnerable": _row(jnp.asarray(is_boss_vulnerable(state), jnp.int32), 2),
         "bow": _row(inv.bow, 2),
         "bow_enchantment": _row(state.bow_enchantment, 3),
         "cleared_level": _row(cleared.astype(jnp.int32), 2),
         "dungeon_level": _row(state.player_level, 10),
         "intrinsics": _one_hot(intrinsics, 20),
         "inventory": _one_hot(inventory, 100),
-        "is_player_resting": _row(state.is_resting.astype(jnp.int32), 2),
-        "is_player_sleeping": _row(state.is_sleeping.astype(jnp.int32), 2),
+        "is_player_resting": _row(jnp.asarray(state.is_resting, jnp.int32), 2),
+        "is_player_sleeping": _row(jnp.asarray(state.is_sleeping, jnp.int32), 2),
         "item_map": local_map[..., 37:42],
         "light_level": _light_level(state.light_level),
         "light_map": _one_hot(local_map[..., 82].astype(jnp.int32), 2),
@@ -101,7 +101,7 @@ def full_onehot(state: Any, symbolic_obs: jax.Array) -> dict[str, jax.Array]:
         "pickaxe": _row(inv.pickaxe, 5),
         "player_direction": _row(state.player_direction - 1, 4),
         "potions": _one_hot(inv.potions, 10),
-        "spells": _one_hot(state.learned_spells.astype(jnp.int32), 2),
+        "spells": _one_hot(jnp.asarray(state.learned_spells, jnp.int32), 2),
         "sword": _row(inv.sword, 5),
         "sword_enchantment": _row(state.sword_enchantment, 3),
     }

@@ -1,0 +1,39 @@
+"""Shared fixtures: one compiled env per id for the whole session.
+
+JAX compiles are slow on CPU (Craftax: seconds to tens of seconds per jitted
+function), so envs are made once per session and a persistent compilation
+cache is used across runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/omnigym-jax")
+)
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import omnigym  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+#: Every single-agent JAX id runs the conformance suite.
+JAX_ENV_IDS = [i for i in omnigym.list_envs() if omnigym.spec(i).kind == "jax"]
+
+
+@pytest.fixture(scope="session")
+def make_env():
+    """``make_env(id, **kwargs) -> (env, params)``, cached for the session."""
+    cache: dict = {}
+
+    def _make(env_id: str, **kwargs):
+        key = (env_id, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = omnigym.make(env_id, **kwargs)
+        return cache[key]
+
+    return _make
