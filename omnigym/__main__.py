@@ -1,0 +1,3 @@
+from omnigym.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""``omnigym list | quickstart | bench ID | play ID`` (also ``python -m omnigym``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+
+
+def _enable_compilation_cache() -> None:
+    import jax
+
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/omnigym-jax"))
+    jax.config.update("jax_compilation_cache_dir", cache)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import omnigym
+
+    width = max(len(i) for i in omnigym.list_envs())
+    for env_id in omnigym.list_envs():
+        print(f"{env_id:<{width}}  {omnigym.spec(env_id).description}")
+    return 0
+
+
+def _save_episode_gif(env_id: str, path: str, max_frames: int, seed: int) -> int:
+    """Play one random episode through ``gymnasium.make`` and save it as a GIF."""
+    import gymnasium
+    import imageio
+
+    env = gymnasium.make(env_id, render_mode="rgb_array")
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    frames = [env.render()]
+    for _ in range(max_frames - 1):
+        *_, terminated, truncated, _ = env.step(env.action_space.sample())
+        frames.append(env.render())
+        if terminated or truncated:
+            break
+    imageio.mimsave(path, frames, duration=0.12, loop=0)
+    return len(frames)
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    import gymnasium
+    import numpy as np
+    from tqdm import tqdm
+
+    import omnigym  # noqa: F401  (registers the ids)
+
+    _enable_compilation_cache()
+    print(f"Making {args.env_id} x {args.num_envs} with gymnasium.make_vec ...")
+    venv = gymnasium.make_vec(args.env_id, num_envs=args.num_envs, autoreset_mode="SameStep")
+    goal_names = venv.env.goal_names
+    venv.reset(seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    n = venv.single_action_space.n
+    print("Compiling the batched step (first call; cached on disk for next time) ...")
+    venv.step(rng.integers(0, n, args.num_envs))
+    attempts, successes = Counter(), Counter()
+    start = time.perf_counter()
+    for _ in tqdm(range(args.steps), desc="rollout", unit="step"):
+        _, reward, terminated, truncated, infos = venv.step(rng.integers(0, n, args.num_envs))
+        for i in np.flatnonzero(terminated | truncated):
+            attempts[goal_names[infos["goal"][i]]] += 1
+            successes[goal_names[infos["goal"][i]]] += int(infos["goal_achieved"][i])
+    elapsed = time.perf_counter() - start
+    print(f"\n{args.num_envs * args.steps / elapsed:,.0f} env steps/s "
+          f"({args.num_envs} envs x {args.steps} steps in {elapsed:.1f} s)")
+    print(f"{sum(attempts.values())} goal episodes ended, {sum(successes.values())} succeeded "
+          f"(random policy). Most-commanded goals:")
+    for goal, count in attempts.most_common(args.top):
+        print(f"  {goal:<36} {successes[goal]:>4} / {count:<4} successes")
+    frames = _save_episode_gif(args.env_id, args.gif, args.gif_frames, args.seed)
+    print(f"Saved one episode ({frames} frames) to {args.gif}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from omnigym import benchmarking
+
+    _enable_compilation_cache()
+    for num_envs in args.num_envs:
+        jax_sps = benchmarking.jax_path_steps_per_s(args.env_id, num_envs, args.steps)
+        vec_sps = benchmarking.vector_env_steps_per_s(args.env_id, num_envs, args.steps)
+        print(f"{args.env_id} num_envs={num_envs}: JAX path {jax_sps:,.0f} steps/s, "
+              f"make_vec {vec_sps:,.0f} steps/s ({vec_sps / jax_sps:.0%} of JAX path)")
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    import gymnasium
+
+    import omnigym  # noqa: F401
+
+    env = gymnasium.make(args.env_id, render_mode="ansi").unwrapped
+    names = list(getattr(env.env, "action_names", [str(i) for i in range(env.action_space.n)]))
+    env.reset(seed=args.seed)
+    print("Actions: " + ", ".join(f"{i}={a}" for i, a in enumerate(names)) + ", q=quit")
+    total = 0.0
+    while True:
+        print(env.render())
+        choice = input("action> ").strip().lower()
+        if choice in ("q", "quit"):
+            return 0
+        if choice in names:
+            action = names.index(choice)
+        elif choice.isdigit() and int(choice) < len(names):
+            action = int(choice)
+        else:
+            print(f"unknown action {choice!r}: type a number 0..{len(names) - 1} or a name")
+            continue
+        _, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        if terminated or truncated:
+            print(env.render())
+            print(f"episode over: return {total}")
+            return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnigym", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list every registered env id").set_defaults(func=cmd_list)
+
+    quick = sub.add_parser("quickstart", help="vectorised rollout of Craftax-GC-v0 and a GIF")
+    quick.add_argument("--env-id", default="Craftax-GC-v0")
+    quick.add_argument("--num-envs", type=int, default=64)
+    quick.add_argument("--steps", type=int, default=100)
+    quick.add_argument("--seed", type=int, default=0)
+    quick.add_argument("--top", type=int, default=10, help="goals to list")
+    quick.add_argument("--gif", default="omnigym_episode.gif")
+    quick.add_argument("--gif-frames", type=int, default=60)
+    quick.set_defaults(func=cmd_quickstart)
+
+    bench = sub.add_parser("bench", help="steps per second of an env (JAX path and make_vec)")
+    bench.add_argument("env_id")
+    bench.add_argument("--num-envs", type=int, nargs="+", default=[1, 64])
+    bench.add_argument("--steps", type=int, default=100)
+    bench.set_defaults(func=cmd_bench)
+
+    play = sub.add_parser("play", help="play an env in the terminal")
+    play.add_argument("env_id")
+    play.add_argument("--seed", type=int, default=0)
+    play.set_defaults(func=cmd_play)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
