@@ -94,6 +94,13 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         """bool[num_goals]: which goals hold in this state's observation."""
         raise NotImplementedError
 
+    def observe(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
+        """``(base observation, achieved goals)``; override to share work between them."""
+        return (
+            self.base_observation(base_state, base_params),
+            self.achieved_goals(base_state, base_params),
+        )
+
     # ------------------------------------------------------------ goal helpers
     def sample_goal(self, key: jax.Array, goals_seen: jax.Array) -> jax.Array:
         """A goal index, uniform over all goals or over the goals seen so far."""
@@ -103,12 +110,16 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         logits = jnp.where(eligible, 0.0, -jnp.inf)
         return jax.random.categorical(key, logits).astype(jnp.int32)
 
-    def get_obs(self, state: GoalEnvState, params: GoalEnvParams, key: Any = None) -> dict:
+    def _goal_obs(self, base_obs: Any, goal: jax.Array, achieved: jax.Array) -> dict:
         return {
-            "observation": self.base_observation(state.base, params.base),
-            "desired_goal": jax.nn.one_hot(state.goal, self.num_goals, dtype=jnp.float32),
-            "achieved_goal": state.achieved.astype(jnp.float32),
+            "observation": base_obs,
+            "desired_goal": jax.nn.one_hot(goal, self.num_goals, dtype=jnp.float32),
+            "achieved_goal": achieved.astype(jnp.float32),
         }
+
+    def get_obs(self, state: GoalEnvState, params: GoalEnvParams, key: Any = None) -> dict:
+        base_obs = self.base_observation(state.base, params.base)
+        return self._goal_obs(base_obs, state.goal, state.achieved)
 
     def with_goal(
         self, state: GoalEnvState, goal: Any, params: GoalEnvParams
@@ -123,7 +134,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
     def reset_env(self, key: jax.Array, params: GoalEnvParams) -> tuple[dict, GoalEnvState]:
         key_base, key_goal = jax.random.split(key)
         base_state = self.base_reset(key_base, params.base)
-        achieved = self.achieved_goals(base_state, params.base)
+        base_obs, achieved = self.observe(base_state, params.base)
         state = GoalEnvState(
             base=base_state,
             goal=self.sample_goal(key_goal, achieved),
@@ -131,7 +142,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
             goals_seen=achieved,
             time=jnp.zeros((), jnp.int32),
         )
-        return self.get_obs(state, params), state
+        return self._goal_obs(base_obs, state.goal, achieved), state
 
     def step_env(
         self, key: jax.Array, state: GoalEnvState, action: Any, params: GoalEnvParams
@@ -140,7 +151,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         base_state, base_reward, base_terminated, base_info = self.base_step(
             key_base, state.base, action, params.base
         )
-        achieved = self.achieved_goals(base_state, params.base)
+        base_obs, achieved = self.observe(base_state, params.base)
         goal_achieved = achieved[state.goal]
         goals_seen = state.goals_seen | achieved
         if self.on_success == "terminate":
@@ -166,7 +177,8 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
             "base_reward": jnp.asarray(base_reward, jnp.float32),
         }
         reward = goal_achieved.astype(jnp.float32)
-        return self.get_obs(next_state, params), next_state, reward, terminated, info
+        obs = self._goal_obs(base_obs, next_goal, achieved)
+        return obs, next_state, reward, terminated, info
 
     def carry_over(
         self,

@@ -152,9 +152,19 @@ class GoalConditionedCraftax(GoalConditionedEnv):
             return self.symbolic_obs(base_state)
         return self.onehot_obs(base_state)
 
-    def achieved_goals(self, base_state: Any, base_params: Any) -> jax.Array:
-        flat = onehot.flatten_onehot(self.onehot_obs(base_state), self.goal_set.layout)
+    def _achieved_from_onehot(self, onehot_obs: dict[str, jax.Array]) -> jax.Array:
+        flat = onehot.flatten_onehot(onehot_obs, self.goal_set.layout)
         return jnp.any(flat[self._goal_entries] > 0.5, axis=-1)
+
+    def achieved_goals(self, base_state: Any, base_params: Any) -> jax.Array:
+        return self._achieved_from_onehot(self.onehot_obs(base_state))
+
+    def observe(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
+        """Render Craftax's symbolic observation once for both outputs."""
+        symbolic = self.symbolic_obs(base_state)
+        onehot_obs = self._onehot(base_state, symbolic)
+        base_obs = symbolic if self.observation_type == "flat" else onehot_obs
+        return base_obs, self._achieved_from_onehot(onehot_obs)
 
     # --------------------------------------------------------------- rendering
     @cached_property
