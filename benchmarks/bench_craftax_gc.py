@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import jax
 
 from omnigym import benchmarking
+from omnigym.core.compilation_cache import enable_compilation_cache
 
 RESET_RATIO = 16
 
@@ -33,10 +33,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 256])
     parser.add_argument("--steps", type=int, default=100)
     args = parser.parse_args()
-    jax.config.update(
-        "jax_compilation_cache_dir",
-        os.environ.get("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/omnigym-jax")),
-    )
+    enable_compilation_cache()
     classic = "Classic" in args.env_id
     rows = []
     for n in args.num_envs:

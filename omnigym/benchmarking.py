@@ -11,11 +11,10 @@ import time
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import omnigym
-from omnigym.wrappers.autoreset import AutoResetVecEnv
+from omnigym.wrappers.autoreset import AutoResetVecEnv, select_where
 from omnigym.wrappers.gymnasium import make_reset_strategy
 
 
@@ -76,11 +75,7 @@ def native_craftax_steps_per_s(
                 )
                 slots = jax.random.randint(key_pick, (num_envs,), 0, num_resets)
                 fresh = jax.tree.map(lambda x: x[slots], fresh)
-                state = jax.tree.map(
-                    lambda r, s: jnp.where(done.reshape(done.shape + (1,) * (s.ndim - 1)), r, s),
-                    fresh,
-                    state,
-                )
+                state = select_where(done, fresh, state)
             return state, reward
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1]

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
 
-
-def _enable_compilation_cache() -> None:
-    import jax
-
-    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/omnigym-jax"))
-    jax.config.update("jax_compilation_cache_dir", cache)
+from omnigym.core.compilation_cache import enable_compilation_cache
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -50,7 +44,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     import omnigym  # noqa: F401  (registers the ids)
 
-    _enable_compilation_cache()
+    enable_compilation_cache()
     print(f"Making {args.env_id} x {args.num_envs} with gymnasium.make_vec ...")
     venv = gymnasium.make_vec(args.env_id, num_envs=args.num_envs, autoreset_mode="SameStep")
     goal_names = venv.env.goal_names
@@ -81,7 +75,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from omnigym import benchmarking
 
-    _enable_compilation_cache()
+    enable_compilation_cache()
     for num_envs in args.num_envs:
         jax_sps = benchmarking.jax_path_steps_per_s(args.env_id, num_envs, args.steps)
         vec_sps = benchmarking.vector_env_steps_per_s(args.env_id, num_envs, args.steps)

@@ -7,18 +7,13 @@ cache is used across runs.
 
 from __future__ import annotations
 
-import os
+import jax
+import pytest
 
-os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/omnigym-jax")
-)
+import omnigym
+from omnigym.core.compilation_cache import enable_compilation_cache
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
-
-import omnigym  # noqa: E402
-
-jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+enable_compilation_cache()
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 #: Every single-agent JAX id runs the conformance suite.

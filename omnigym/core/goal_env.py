@@ -94,7 +94,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         """bool[num_goals]: which goals hold in this state's observation."""
         raise NotImplementedError
 
-    def observe(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
+    def observe_base(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
         """``(base observation, achieved goals)``; override to share work between them."""
         return (
             self.base_observation(base_state, base_params),
@@ -134,7 +134,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
     def reset_env(self, key: jax.Array, params: GoalEnvParams) -> tuple[dict, GoalEnvState]:
         key_base, key_goal = jax.random.split(key)
         base_state = self.base_reset(key_base, params.base)
-        base_obs, achieved = self.observe(base_state, params.base)
+        base_obs, achieved = self.observe_base(base_state, params.base)
         state = GoalEnvState(
             base=base_state,
             goal=self.sample_goal(key_goal, achieved),
@@ -151,7 +151,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         base_state, base_reward, base_terminated, base_info = self.base_step(
             key_base, state.base, action, params.base
         )
-        base_obs, achieved = self.observe(base_state, params.base)
+        base_obs, achieved = self.observe_base(base_state, params.base)
         goal_achieved = achieved[state.goal]
         goals_seen = state.goals_seen | achieved
         if self.on_success == "terminate":
@@ -193,10 +193,7 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
         state = reset_state.replace(goals_seen=seen)
         if self.goal_sampling == "seen":
             state = state.replace(goal=self.sample_goal(key, seen))
-            reset_obs = {
-                **reset_obs,
-                "desired_goal": jax.nn.one_hot(state.goal, self.num_goals, dtype=jnp.float32),
-            }
+            reset_obs = self._goal_obs(reset_obs["observation"], state.goal, state.achieved)
         return reset_obs, state
 
     def is_terminated(self, state: GoalEnvState, params: GoalEnvParams) -> jax.Array:

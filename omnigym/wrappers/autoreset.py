@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from omnigym.core.environment import Environment
 
 
-def _select(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
+def select_where(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Leaf-wise ``where`` of two batched pytrees on a (num_envs,) mask."""
 
     def pick(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -74,7 +74,7 @@ class SelectReset:
         reset_obs, reset_state = jax.vmap(self.env.carry_over, in_axes=(0, 0, 0, 0, None))(
             jax.random.split(key, self.num_envs), previous_state, reset_obs, reset_state, params
         )
-        return _select(mask, reset_obs, obs), _select(mask, reset_state, state)
+        return select_where(mask, reset_obs, obs), select_where(mask, reset_state, state)
 
     @property
     def key(self) -> tuple:

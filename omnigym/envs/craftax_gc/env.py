@@ -159,7 +159,7 @@ class GoalConditionedCraftax(GoalConditionedEnv):
     def achieved_goals(self, base_state: Any, base_params: Any) -> jax.Array:
         return self._achieved_from_onehot(self.onehot_obs(base_state))
 
-    def observe(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
+    def observe_base(self, base_state: Any, base_params: Any) -> tuple[Any, jax.Array]:
         """Render Craftax's symbolic observation once for both outputs."""
         symbolic = self.symbolic_obs(base_state)
         onehot_obs = self._onehot(base_state, symbolic)
