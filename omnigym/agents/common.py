@@ -60,6 +60,14 @@ def check_config(config: Any) -> None:
         )
 
 
+SHARED_FIELDS = ("env_id", "env_kwargs", "num_envs", "num_steps", "total_timesteps")
+
+
+def with_shared(config: Any, part: Any) -> Any:
+    """``part`` (a learner's sub-config) with the env and budget fields of ``config``."""
+    return dataclasses.replace(part, **{name: getattr(config, name) for name in SHARED_FIELDS})
+
+
 def num_updates(config: Any) -> int:
     return config.total_timesteps // (config.num_envs * config.num_steps)
 
@@ -374,6 +382,56 @@ def sgd(
 def sgd_steps_per_update(config: Any) -> int:
     """Optimizer steps per update (for the learning-rate schedule)."""
     return config.num_epochs * (config.num_envs * config.num_steps // config.minibatch_size)
+
+
+# ------------------------------------------------------------ training loop
+Learner = dict  # name -> TrainState: every network a learner trains
+
+
+def make_training_loop(
+    config: Any,
+    env: Any,
+    env_params: Any,
+    vec: AutoResetVecEnv,
+    init: Callable[[jax.Array, dict], Learner],
+    update: Callable[[Learner, RolloutState, jax.Array, jax.Array], tuple],
+    log: Callable[[dict], None] | None,
+) -> Callable[[jax.Array], tuple[dict, dict]]:
+    """The outer loop every learner shares, as one jittable ``train(key)``.
+
+    ``init(key, obs) -> learner`` builds the train states;
+    ``update(learner, rollout, update_index, key) -> (learner, rollout, metrics)``
+    collects a rollout and learns from it. ``train`` returns
+    ``({name: params}, metrics)`` with one entry per update in each metric,
+    ``env_steps`` and ``success_rate`` (live first-goal success averaged over
+    goals) among them; ``log`` receives each update's metrics on the host.
+    """
+    updates = num_updates(config)
+    steps_per_update = config.num_envs * config.num_steps
+
+    def train(key: jax.Array) -> tuple[dict, dict]:
+        key_init, key_env, key_loop = jax.random.split(key, 3)
+        rollout = init_rollout(key_env, env, env_params, vec)
+        learner = init(key_init, rollout.obs)
+
+        def one_update(carry, inputs):
+            learner, rollout = carry
+            update_index, update_key = inputs
+            learner, rollout, metrics = update(learner, rollout, update_index, update_key)
+            rollout = rollout.replace(tracker=rollout.tracker.decay())
+            metrics = {
+                "env_steps": (update_index + 1) * steps_per_update,
+                **metrics,
+                "success_rate": rollout.tracker.success_rate(),
+            }
+            stream_metrics(log, metrics)
+            return (learner, rollout), metrics
+
+        inputs = (jnp.arange(updates), jax.random.split(key_loop, updates))
+        (learner, _), metrics = jax.lax.scan(one_update, (learner, rollout), inputs)
+        return {name: state.params for name, state in learner.items()}, metrics
+
+    return train
 
 
 # ------------------------------------------------------------- evaluation

@@ -138,55 +138,39 @@ def leo_update(
 
 
 def make_train(config: LEOConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """``train(key) -> (params, metrics)``: the whole run, jittable and vmappable over keys.
+    """``train(key) -> ({"leo": params}, metrics)``, jittable and vmappable over keys.
 
-    ``metrics`` holds one entry per update: ``env_steps``, ``loss``, ``epsilon``
-    and ``success_rate`` (live first-goal success, averaged over goals);
-    ``log`` receives each update's metrics on the host as training runs.
+    Metrics per update: ``env_steps``, ``loss``, ``epsilon``, ``success_rate``
+    (see :func:`omnigym.agents.common.make_training_loop`).
     """
     common.check_config(config)
     env, env_params, vec = common.make_env(config)
     network = leo_network(config, env)
-    updates = common.num_updates(config)
-    epsilon_at = common.linear_schedule(config.eps_start, config.eps_end, config.eps_decay, updates)
+    epsilon_at = common.linear_schedule(
+        config.eps_start, config.eps_end, config.eps_decay, common.num_updates(config)
+    )
     tx = common.make_optimizer(config)
 
-    def train(key: jax.Array) -> tuple[Any, dict]:
-        key_init, key_env, key_loop = jax.random.split(key, 3)
-        rollout = common.init_rollout(key_env, env, env_params, vec)
-        params = network.init(key_init, common.features(rollout.obs))
-        state = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
+    def init(key: jax.Array, obs: dict) -> common.Learner:
+        params = network.init(key, common.features(obs))
+        return {"leo": TrainState.create(apply_fn=network.apply, params=params, tx=tx)}
 
-        def update(carry, inputs):
-            state, rollout = carry
-            update_index, update_key = inputs
-            key_rollout, key_learn = jax.random.split(update_key)
-            epsilon = epsilon_at(update_index)
-            policy = leo_policy(network, state.params, epsilon)
-            rollout, transitions = common.collect_rollout(
-                key_rollout, rollout, vec, env_params, policy, config.num_steps
-            )
-            last_max_q = network.apply(state.params, common.features(rollout.obs)).max(-1)
-            batch = leo_batch(transitions, last_max_q, config.gamma)
-            state, loss = leo_update(key_learn, state, network, batch, config)
-            rollout = rollout.replace(tracker=rollout.tracker.decay())
-            metrics = {
-                "env_steps": (update_index + 1) * config.num_envs * config.num_steps,
-                "loss": loss,
-                "epsilon": epsilon,
-                "success_rate": rollout.tracker.success_rate(),
-            }
-            common.stream_metrics(log, metrics)
-            return (state, rollout), metrics
+    def update(learner, rollout, update_index, key):
+        key_rollout, key_learn = jax.random.split(key)
+        epsilon = epsilon_at(update_index)
+        policy = leo_policy(network, learner["leo"].params, epsilon)
+        rollout, transitions = common.collect_rollout(
+            key_rollout, rollout, vec, env_params, policy, config.num_steps
+        )
+        last_max_q = network.apply(learner["leo"].params, common.features(rollout.obs)).max(-1)
+        batch = leo_batch(transitions, last_max_q, config.gamma)
+        state, loss = leo_update(key_learn, learner["leo"], network, batch, config)
+        return {"leo": state}, rollout, {"loss": loss, "epsilon": epsilon}
 
-        inputs = (jnp.arange(updates), jax.random.split(key_loop, updates))
-        (state, _), metrics = jax.lax.scan(update, (state, rollout), inputs)
-        return state.params, metrics
-
-    return train
+    return common.make_training_loop(config, env, env_params, vec, init, update, log)
 
 
-def make_greedy_policy(config: LEOConfig, params: Any) -> tuple[Any, Any, Callable]:
+def make_greedy_policy(config: LEOConfig, params: dict) -> tuple[Any, Any, Callable]:
     """``(env, env_params, act)`` with ``act(obs) -> action`` greedy on the commanded goal."""
     env, env_params, _ = common.make_env(config)
-    return env, env_params, leo_greedy(leo_network(config, env), params)
+    return env, env_params, leo_greedy(leo_network(config, env), params["leo"])
