@@ -1,4 +1,4 @@
-"""``omnigym list | quickstart | bench ID | play ID`` (also ``python -m omnigym``)."""
+"""``omnigym list | quickstart | bench ID | train LEARNER | play ID`` (also ``python -m omnigym``)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,44 @@ def cmd_play(args: argparse.Namespace) -> int:
             return 0
 
 
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``key=value`` with ``value`` read as a Python literal when it is one."""
+    import ast
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return key, raw
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from omnigym import agents
+    from omnigym.agents import runner
+
+    enable_compilation_cache()
+    overrides = dict(args.set)
+    if args.total_timesteps is not None:
+        overrides["total_timesteps"] = args.total_timesteps
+    if args.preset == "cpu":
+        config = agents.cpu_config(args.learner, args.env_id)
+    else:
+        config = agents.default_config(args.learner, env_id=args.env_id)
+    for key, value in overrides.items():
+        config = agents.set_field(config, key, value)
+    out = args.out or f"runs/{args.learner}_{args.env_id}_seed{args.seed}"
+    print(f"Training {args.learner} on {args.env_id} for {config.total_timesteps:,} env steps "
+          f"({args.preset} preset); writing to {out}")
+    summary = runner.train_and_report(args.learner, config, out, args.seed, args.gif_goals)
+    brief = {k: v for k, v in summary.items() if k not in ("per_goal_greedy_success", "config")}
+    print(json.dumps(brief, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnigym", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +172,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-envs", type=int, nargs="+", default=[1, 64])
     bench.add_argument("--steps", type=int, default=100)
     bench.set_defaults(func=cmd_bench)
+
+    train = sub.add_parser(
+        "train", help="train a goal-conditioned learner; saves log, checkpoint, plot and GIF"
+    )
+    train.add_argument("learner", help="leo, ppo, pqn, pqn_her, dual_leo_ppo or dual_leo_pqn")
+    train.add_argument("--env", dest="env_id", default="Craftax-Classic-GC-v0")
+    train.add_argument("--total-timesteps", type=int, default=None)
+    train.add_argument(
+        "--preset", choices=("cpu", "paper"), default="cpu",
+        help="cpu: small nets and batches for a laptop; paper: the LEO paper's settings",
+    )
+    train.add_argument(
+        "--set", type=parse_assignment, action="append", default=[], metavar="KEY=VALUE",
+        help="override a config field (dotted for nested ones: --set ppo.lr=1e-4)",
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", default=None, help="output folder (default runs/LEARNER_ENV_seedN)")
+    train.add_argument("--gif-goals", nargs="+", default=None, help="goal names for the GIF")
+    train.set_defaults(func=cmd_train)
 
     play = sub.add_parser("play", help="play an env in the terminal")
     play.add_argument("env_id")

@@ -37,8 +37,8 @@ class DualLEOPPOConfig:
     leo: leo.LEOConfig = field(default_factory=_teacher_defaults)
     bc_coef: float = 0.1
     anneal_bc: bool = True
-    eval_repeats: int = 4
-    eval_steps: int = 64
+    eval_repeats: int = 16
+    eval_steps: int = 512
 
 
 def parts(config: DualLEOPPOConfig) -> tuple[ppo.PPOConfig, leo.LEOConfig]:

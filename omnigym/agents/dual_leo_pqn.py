@@ -40,8 +40,8 @@ class DualLEOPQNConfig:
     leo: leo.LEOConfig = field(default_factory=leo.LEOConfig)
     act_mode: str = "lc"
     lc_leo_weight: float = 0.3
-    eval_repeats: int = 4
-    eval_steps: int = 64
+    eval_repeats: int = 16
+    eval_steps: int = 512
 
 
 def parts(config: DualLEOPQNConfig) -> tuple[pqn.PQNConfig, leo.LEOConfig]:

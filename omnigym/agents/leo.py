@@ -53,8 +53,8 @@ class LEOConfig:
     hidden_sizes: tuple[int, ...] = (1024, 1024, 1024, 1024)
     layer_norm: bool = True
     sigmoid: bool = True
-    eval_repeats: int = 4
-    eval_steps: int = 64
+    eval_repeats: int = 16
+    eval_steps: int = 512
 
 
 def leo_network(config: Any, env: Any) -> common.AllGoalsQNetwork:

@@ -46,8 +46,8 @@ class PPOConfig:
     vf_coef: float = 0.5
     hidden_sizes: tuple[int, ...] = (512, 512, 512)
     layer_norm: bool = True
-    eval_repeats: int = 4
-    eval_steps: int = 64
+    eval_repeats: int = 16
+    eval_steps: int = 512
 
 
 def actor_critic(config: Any, env: Any) -> common.GoalActorCritic:

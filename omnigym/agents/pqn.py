@@ -63,8 +63,8 @@ class PQNConfig:
     her_mode: str = "none"
     her_num_relabelled_goals: int = 2
     her_random_proportion: float = 0.75
-    eval_repeats: int = 4
-    eval_steps: int = 64
+    eval_repeats: int = 16
+    eval_steps: int = 512
 
 
 def check_her(config: Any) -> None:

@@ -1,0 +1,139 @@
+"""Every learner solves GridWorld-GC within a test budget; checkpoints, seeds, CLI.
+
+Threshold: greedy success within 10 steps, averaged over all 25 goals of the
+5x5 grid, at least ``SOLVED`` (a random policy gets well under half of it).
+"""
+
+import functools
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from omnigym import agents
+from omnigym.agents import common, runner
+
+SOLVED = 0.85
+EVAL_STEPS = 10
+GRID = {"num_envs": 64, "num_steps": 8, "eval_repeats": 4, "eval_steps": EVAL_STEPS}
+Q = {"hidden_sizes": (128, 128), "lr": 1e-3, "gamma": 0.9, "minibatch_size": 128, "eps_decay": 0.5}
+PPO = {"hidden_sizes": (128, 128), "lr": 3e-4, "gamma": 0.9, "minibatch_size": 128,
+       "num_epochs": 4, "ent_coef": 0.01}
+NESTED = {
+    "dual_leo_ppo": {"bc_coef": 0.5, **{f"ppo.{k}": v for k, v in PPO.items()},
+                     **{f"leo.{k}": v for k, v in Q.items()}},
+    "dual_leo_pqn": {**{f"uvfa.{k}": v for k, v in Q.items()},
+                     **{f"leo.{k}": v for k, v in Q.items()}},
+    "ppo": PPO,
+}
+#: case -> (learner, updates, extra overrides)
+CASES = {
+    "leo": ("leo", 200, {}),
+    "pqn": ("pqn", 600, {}),
+    "pqn_her_mixed": ("pqn_her", 300, {}),
+    "pqn_her_random": ("pqn", 300, {"her_mode": "random"}),
+    "pqn_her_positive": ("pqn", 400, {"her_mode": "positive"}),
+    "pqn_all_goals_relabelling": ("pqn", 300, {"her_mode": "all"}),
+    "ppo": ("ppo", 100, {}),
+    "dual_leo_ppo": ("dual_leo_ppo", 100, {}),
+    "dual_leo_pqn": ("dual_leo_pqn", 200, {}),
+}
+
+
+def grid_config(learner: str, updates: int, **extra):
+    config = agents.default_config(learner, env_id="GridWorld-GC-v0")
+    overrides = {**GRID, "total_timesteps": 64 * 8 * updates,
+                 **NESTED.get(learner, Q), **extra}
+    for key, value in overrides.items():
+        config = agents.set_field(config, key, value)
+    return config
+
+
+@functools.lru_cache(maxsize=None)
+def trained(case: str):
+    learner, updates, extra = CASES[case]
+    config = grid_config(learner, updates, **extra)
+    params, metrics = jax.jit(agents.learner_module(learner).make_train(config))(jax.random.key(0))
+    return learner, config, params, common.to_host(metrics)
+
+
+def greedy_success(learner, config, params) -> float:
+    return float(np.mean(list(runner.evaluate(learner, config, params, seed=1).values())))
+
+
+def test_random_policy_is_far_below_the_threshold():
+    learner, config, _, _ = trained("leo")
+    env, env_params, _ = agents.learner_module(learner).make_greedy_policy(
+        config, trained("leo")[2]
+    )
+    key = jax.random.key(3)
+    act = lambda obs: jax.random.randint(  # noqa: E731
+        jax.random.fold_in(key, obs["observation"].sum().astype(int)),
+        obs["observation"].shape[:1], 0, env.num_actions,
+    )
+    rate = jax.jit(lambda k: common.evaluate_goals(k, env, env_params, act, 4, EVAL_STEPS))(key)
+    assert float(rate.mean()) < SOLVED / 2
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_learner_solves_gridworld(case):
+    learner, config, params, metrics = trained(case)
+    assert metrics["env_steps"][-1] == config.total_timesteps
+    assert np.all(np.isfinite(metrics["loss"]))
+    assert greedy_success(learner, config, params) >= SOLVED
+    # The live first-goal success rate climbs over training too.
+    quarter = len(metrics["success_rate"]) // 4
+    assert metrics["success_rate"][-quarter:].mean() > metrics["success_rate"][quarter:2 * quarter].mean()
+
+
+@pytest.mark.parametrize("case", ["leo", "dual_leo_ppo"])
+def test_checkpoint_round_trips(case, tmp_path):
+    learner, config, params, _ = trained(case)
+    runner.save_checkpoint(tmp_path, learner, config, params)
+    loaded = runner.load_checkpoint(tmp_path)
+    assert loaded.learner == learner and loaded.config == config
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(params), loaded.params)
+    assert greedy_success(learner, loaded.config, loaded.params) == greedy_success(
+        learner, config, params
+    )
+
+
+def test_loading_a_folder_without_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        runner.load_checkpoint(tmp_path)
+
+
+def test_seeds_vmap_and_stream_to_the_csv_log(tmp_path):
+    config = grid_config("leo", 4)
+    logger = runner.ProgressLogger(4, tmp_path / "log.csv", num_seeds=2)
+    train = jax.jit(jax.vmap(agents.learner_module("leo").make_train(config, log=logger)))
+    params, metrics = train(jax.random.split(jax.random.key(0), 2))
+    jax.effects_barrier()
+    logger.close()
+    assert metrics["loss"].shape == (2, 4)
+    assert not np.allclose(metrics["loss"][0], metrics["loss"][1])  # seeds differ
+    rows = (tmp_path / "log.csv").read_text().strip().splitlines()
+    assert rows[0].split(",") == ["env_steps", "epsilon", "loss", "success_rate"]
+    assert len(rows) == 1 + 4  # one row per update, averaged over the seeds
+    last = dict(zip(rows[0].split(","), map(float, rows[-1].split(","))))
+    assert last["loss"] == pytest.approx(float(metrics["loss"][:, -1].mean()), rel=1e-5)
+
+
+def test_cli_train_writes_checkpoint_log_and_plot(tmp_path):
+    from omnigym import cli
+
+    out = tmp_path / "run"
+    code = cli.main([
+        "train", "leo", "--env", "GridWorld-GC-v0", "--total-timesteps", str(64 * 8 * 20),
+        "--set", "num_envs=64", "--set", "num_steps=8", "--set", "minibatch_size=128",
+        "--set", "hidden_sizes=[64]", "--set", "eval_steps=10", "--set", "eval_repeats=1",
+        "--out", str(out),
+    ])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps"] == 64 * 8 * 20
+    assert len(summary["per_goal_greedy_success"]) == 25
+    assert (out / "per_goal_success.png").stat().st_size > 0
+    assert len((out / "metrics.csv").read_text().splitlines()) == 21
+    assert runner.load_checkpoint(out / "checkpoint").config.hidden_sizes == (64,)
