@@ -448,6 +448,8 @@ def evaluate_goals(
     Each goal is commanded from ``num_repeats`` fresh resets; an attempt
     succeeds if the goal is achieved within ``num_steps`` steps and before the
     episode ends. ``act(obs)`` maps a batch of observations to actions.
+    Steps use ``env.transition`` (no auto-reset: ended attempts are masked), so
+    no world is generated per step.
     """
     goals = jnp.repeat(jnp.arange(env.num_goals, dtype=jnp.int32), num_repeats)
     key_reset, key_run = jax.random.split(key)
@@ -459,7 +461,7 @@ def evaluate_goals(
     def one_step(carry, step_key):
         obs, state, alive, success = carry
         obs, state, _, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
+            env.transition, in_axes=(0, 0, 0, None)
         )(jax.random.split(step_key, goals.shape[0]), state, act(obs), env_params)
         success = success | (alive & info["goal_achieved"])
         alive = alive & ~(terminated | truncated | info["goal_achieved"])

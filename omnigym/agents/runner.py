@@ -165,6 +165,7 @@ def save_goal_gif(
     if "rgb_array" not in env.render_modes:
         raise ValueError(f"{env.name} has no rgb_array rendering, so no GIF can be made.")
     act = jax.jit(act)
+    step = jax.jit(lambda key, state, action: env.transition(key, state, action, env_params))
     frames = []
     key = jax.random.key(seed)
     for name in goal_names:
@@ -175,9 +176,7 @@ def save_goal_gif(
         for _ in range(max_steps):
             key, key_step = jax.random.split(key)
             action = act(jax.tree.map(lambda x: x[None], obs))[0]
-            obs, state, _, terminated, truncated, info = env.step(
-                key_step, state, action, env_params
-            )
+            obs, state, _, terminated, truncated, info = step(key_step, state, action)
             if bool(info["goal_achieved"]) or bool(terminated | truncated):
                 frames.extend([env.render(state, env_params).copy()] * 4)
                 break
