@@ -137,3 +137,19 @@ def test_cli_train_writes_checkpoint_log_and_plot(tmp_path):
     assert (out / "per_goal_success.png").stat().st_size > 0
     assert len((out / "metrics.csv").read_text().splitlines()) == 21
     assert runner.load_checkpoint(out / "checkpoint").config.hidden_sizes == (64,)
+
+
+def test_gif_of_the_greedy_agent_on_craftax(tmp_path):
+    import imageio
+
+    config = agents.cpu_config("leo", "Craftax-Classic-GC-v0", hidden_sizes=(32,))
+    env, _, _ = common.make_env(config)
+    network = agents.learner_module("leo").leo_network(config, env)
+    params = {"leo": network.init(jax.random.key(0), np.zeros((1, 1345), np.float32))}
+    goals = ["inventory/wood_1", "block_map/WATER_left"]
+    frames = runner.save_goal_gif("leo", config, params, goals, tmp_path / "a.gif", max_steps=3)
+    assert 2 * 2 <= frames <= 2 * (3 + 4)
+    gif = imageio.mimread(tmp_path / "a.gif")
+    assert len(gif) == frames and gif[0].shape[-1] in (3, 4)
+    with pytest.raises(ValueError, match="unknown goal"):
+        runner.save_goal_gif("leo", config, params, ["inventory/wood_99"], tmp_path / "b.gif")
