@@ -65,8 +65,11 @@ def main() -> None:
     results = {}
     for learner in args.learners:
         config = agents.cpu_config(
-            learner, args.env_id, total_timesteps=args.total_timesteps,
-            eval_repeats=args.eval_repeats, eval_steps=args.eval_steps,
+            learner,
+            args.env_id,
+            total_timesteps=args.total_timesteps,
+            eval_repeats=args.eval_repeats,
+            eval_steps=args.eval_steps,
         )
         params, metrics, seconds = runner.train(learner, config, args.seed)
         per_goal = runner.evaluate(learner, config, params, args.seed)
@@ -85,9 +88,11 @@ def main() -> None:
             },
             "config": runner.config_to_dict(config),
         }
-        print(f"{LABELS[learner]}: live success {results[learner]['final_success_rate']:.3f}, "
-              f"greedy {results[learner]['greedy_success_rate']:.3f}, "
-              f"{results[learner]['steps_per_s']:,.0f} steps/s")
+        print(
+            f"{LABELS[learner]}: live success {results[learner]['final_success_rate']:.3f}, "
+            f"greedy {results[learner]['greedy_success_rate']:.3f}, "
+            f"{results[learner]['steps_per_s']:,.0f} steps/s"
+        )
     report = {
         "what": f"success rate averaged over goals vs env steps, {args.env_id}, CPU presets",
         "env_id": args.env_id,
@@ -99,8 +104,11 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
     }
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
-    plot(results, out_dir / f"{stem}.png",
-         f"{args.env_id}, {args.total_timesteps:,} env steps, CPU presets, seed {args.seed}")
+    plot(
+        results,
+        out_dir / f"{stem}.png",
+        f"{args.env_id}, {args.total_timesteps:,} env steps, CPU presets, seed {args.seed}",
+    )
     print(f"wrote {out_dir / stem}.json and .png")
 
 

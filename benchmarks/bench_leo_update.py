@@ -93,8 +93,10 @@ def measure(env_id: str, batch_size: int, hidden: tuple[int, ...], repeats: int)
         "all_goals_relabelling_transitions_per_s": batch_size / naive_s,
         "speedup": naive_s / leo_s,
     }
-    print(f"{env_id} ({goals} goals, batch {batch_size}): LEO {leo_s * 1e3:.1f} ms, "
-          f"all-goals relabelling {naive_s * 1e3:.1f} ms per update -> {row['speedup']:.0f}x")
+    print(
+        f"{env_id} ({goals} goals, batch {batch_size}): LEO {leo_s * 1e3:.1f} ms, "
+        f"all-goals relabelling {naive_s * 1e3:.1f} ms per update -> {row['speedup']:.0f}x"
+    )
     return row
 
 

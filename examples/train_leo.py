@@ -31,8 +31,10 @@ def main() -> None:
     config = agents.cpu_config("leo", args.env_id, total_timesteps=args.total_timesteps)
     summary = runner.train_and_report("leo", config, args.out, args.seed, args.goals)
     best = sorted(summary["per_goal_greedy_success"].items(), key=lambda kv: -kv[1])[:10]
-    print(f"live success {summary['live_success_rate']:.3f}, greedy success over all goals "
-          f"{summary['greedy_success_rate']:.3f}; best goals:")
+    print(
+        f"live success {summary['live_success_rate']:.3f}, greedy success over all goals "
+        f"{summary['greedy_success_rate']:.3f}; best goals:"
+    )
     for name, rate in best:
         print(f"  {name:<36} {rate:.2f}")
 

@@ -38,7 +38,7 @@ def learner_module(learner: str) -> ModuleType:
 
 
 def config_class(learner: str) -> type:
-    module, cls, _ = _entry(learner)
+    _, cls, _ = _entry(learner)
     return getattr(learner_module(learner), cls)
 
 
@@ -72,12 +72,19 @@ def set_field(config: Any, key: str, value: Any) -> Any:
 _SMALL_NET = {"hidden_sizes": (256, 256), "lr": 1e-3}
 _SMALL_Q = {**_SMALL_NET, "minibatch_size": 256, "num_epochs": 2, "eps_decay": 0.5}
 _SMALL_PPO = {
-    **_SMALL_NET, "lr": 3e-4, "minibatch_size": 512, "num_epochs": 4, "ent_coef": 0.01,
+    **_SMALL_NET,
+    "lr": 3e-4,
+    "minibatch_size": 512,
+    "num_epochs": 4,
+    "ent_coef": 0.01,
 }
 
 _SMALL_RUN = {
-    "num_envs": 64, "num_steps": 16, "total_timesteps": 1_000_000,
-    "eval_repeats": 4, "eval_steps": 256,
+    "num_envs": 64,
+    "num_steps": 16,
+    "total_timesteps": 1_000_000,
+    "eval_repeats": 4,
+    "eval_steps": 256,
 }
 
 #: Laptop-sized settings: 64 envs x 16 steps per update, two 256-unit layers,
@@ -88,7 +95,8 @@ CPU_PRESETS: dict[str, dict] = {
     "pqn_her": {**_SMALL_RUN, **_SMALL_Q},
     "ppo": {**_SMALL_RUN, **_SMALL_PPO},
     "dual_leo_ppo": {
-        **_SMALL_RUN, "bc_coef": 0.5,
+        **_SMALL_RUN,
+        "bc_coef": 0.5,
         **{f"ppo.{k}": v for k, v in _SMALL_PPO.items()},
         **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
     },

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -88,7 +89,9 @@ def make_optimizer(config: Any) -> optax.GradientTransformation:
         lr = optax.linear_schedule(config.lr, 0.0, total)
     optimizers = {"adam": optax.adam, "radam": optax.radam}
     if config.optimizer not in optimizers:
-        raise ValueError(f"optimizer must be one of {sorted(optimizers)}, got {config.optimizer!r}.")
+        raise ValueError(
+            f"optimizer must be one of {sorted(optimizers)}, got {config.optimizer!r}."
+        )
     return optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm), optimizers[config.optimizer](lr)
     )
@@ -219,27 +222,27 @@ class SuccessTracker:
     attempts: jax.Array  # float[num_goals]
 
     @classmethod
-    def create(cls, num_envs: int, num_goals: int) -> "SuccessTracker":
+    def create(cls, num_envs: int, num_goals: int) -> SuccessTracker:
         return cls(
             pending=jnp.ones((num_envs,), bool),
             successes=jnp.zeros((num_goals,), jnp.float32),
             attempts=jnp.zeros((num_goals,), jnp.float32),
         )
 
-    def update(self, goal, goal_achieved, done, valid) -> "SuccessTracker":
+    def update(self, goal, goal_achieved, done, valid) -> SuccessTracker:
         num_goals = self.successes.shape[0]
         open_ = self.pending & valid
         success = open_ & goal_achieved
         resolved = success | (open_ & done)
         pending = jnp.where(valid & done, True, self.pending & ~resolved)
-        count = lambda m: jax.ops.segment_sum(m.astype(jnp.float32), goal, num_goals)  # noqa: E731
+        count = lambda m: jax.ops.segment_sum(m.astype(jnp.float32), goal, num_goals)
         return SuccessTracker(
             pending=pending,
             successes=self.successes + count(success),
             attempts=self.attempts + count(resolved),
         )
 
-    def decay(self) -> "SuccessTracker":
+    def decay(self) -> SuccessTracker:
         return self.replace(
             successes=self.successes * SUCCESS_COUNTER_DECAY,
             attempts=self.attempts * SUCCESS_COUNTER_DECAY,
@@ -319,7 +322,9 @@ def collect_rollout(
             valid=valid,
             extras=extras,
         )
-        tracker = state.tracker.update(commanded_goal(state.obs), info["goal_achieved"], done, valid)
+        tracker = state.tracker.update(
+            commanded_goal(state.obs), info["goal_achieved"], done, valid
+        )
         next_state = RolloutState(env_state, obs, done & valid, tracker)
         return next_state, transition
 
@@ -334,7 +339,10 @@ def next_values(per_step: jax.Array, last: jax.Array) -> jax.Array:
 def one_step_targets(
     rewards: jax.Array, next_max_q: jax.Array, stop: jax.Array, gamma: float
 ) -> jax.Array:
-    """``r + gamma * max_a Q(s', a) * (1 - stop)``; ``stop`` = goal reached or episode terminated."""
+    """``r + gamma * max_a Q(s', a) * (1 - stop)``.
+
+    ``stop`` is set where the goal was reached or the episode terminated.
+    """
     return rewards + gamma * next_max_q * (1.0 - stop.astype(jnp.float32))
 
 

@@ -10,11 +10,11 @@ action comes free from the LEO pass made during the rollout for its targets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax.training.train_state import TrainState
 
 from omnigym.agents import common, leo, ppo
@@ -85,7 +85,7 @@ def make_train(config: DualLEOPPOConfig, log: Callable[[dict], None] | None = No
         def policy(key: jax.Array, obs: dict) -> tuple[jax.Array, dict]:
             action, extras = act(key, obs)
             q = teacher.apply(teacher_params, common.features(obs))
-            q_goal = jnp.take_along_axis(q, common.commanded_goal(obs)[:, None, None], axis=1)[:, 0]
+            q_goal = leo.commanded_head(q, common.commanded_goal(obs))
             return action, {**extras, "leo_max_q": q.max(-1), "leo_action": q_goal.argmax(-1)}
 
         rollout, transitions = common.collect_rollout(
@@ -103,8 +103,12 @@ def make_train(config: DualLEOPPOConfig, log: Callable[[dict], None] | None = No
             return ppo.ppo_loss(params, actor, mb, ppo_config, bc_coef)
 
         ppo_state, ppo_loss_value = common.sgd(
-            key_ppo, learner["ppo"], ppo_loss, ppo_batch,
-            ppo_config.num_epochs, ppo_config.minibatch_size,
+            key_ppo,
+            learner["ppo"],
+            ppo_loss,
+            ppo_batch,
+            ppo_config.num_epochs,
+            ppo_config.minibatch_size,
         )
         leo_batch = leo.leo_batch(
             transitions, teacher.apply(teacher_params, x_last).max(-1), leo_config.gamma

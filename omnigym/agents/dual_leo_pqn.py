@@ -10,8 +10,9 @@ values; ``act_mode="lc"`` (the reference default) uses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +52,10 @@ def parts(config: DualLEOPQNConfig) -> tuple[pqn.PQNConfig, leo.LEOConfig]:
     common.check_config(uvfa_config)
     common.check_config(leo_config)
     if uvfa_config.her_mode != "none":
-        raise ValueError(f"Dual-LEO's UVFA network learns the commanded goal only: "
-                         f"her_mode must be 'none', got {uvfa_config.her_mode!r}.")
+        raise ValueError(
+            f"Dual-LEO's UVFA network learns the commanded goal only: "
+            f"her_mode must be 'none', got {uvfa_config.her_mode!r}."
+        )
     if config.act_mode not in ACT_MODES:
         raise ValueError(f"act_mode must be one of {ACT_MODES}, got {config.act_mode!r}.")
     if not 0.0 <= config.lc_leo_weight <= 1.0:
@@ -76,7 +79,7 @@ def dual_q(config, uvfa_net, leo_net, params: dict, obs: dict) -> tuple[jax.Arra
     """``(mixed Q of the commanded goal (N, A), LEO's Q of every goal (N, G, A))``."""
     x, goal = common.features(obs), common.commanded_goal(obs)
     q_all = leo_net.apply(params["leo"], x)
-    q_leo = jnp.take_along_axis(q_all, goal[..., None, None], axis=-2)[..., 0, :]
+    q_leo = leo.commanded_head(q_all, goal)
     return mixed_q(config, uvfa_net.apply(params["uvfa"], x, goal), q_leo), q_all
 
 
@@ -87,7 +90,9 @@ def make_train(config: DualLEOPQNConfig, log: Callable[[dict], None] | None = No
     uvfa_net = pqn.goal_network(uvfa_config, env)
     leo_net = leo.leo_network(leo_config, env)
     epsilon_at = common.linear_schedule(
-        uvfa_config.eps_start, uvfa_config.eps_end, uvfa_config.eps_decay,
+        uvfa_config.eps_start,
+        uvfa_config.eps_end,
+        uvfa_config.eps_decay,
         common.num_updates(uvfa_config),
     )
     uvfa_tx = common.make_optimizer(uvfa_config)
@@ -126,7 +131,9 @@ def make_train(config: DualLEOPQNConfig, log: Callable[[dict], None] | None = No
         )
         last_max_q = leo_net.apply(params["leo"], common.features(rollout.obs)).max(-1)
         leo_batch = leo.leo_batch(transitions, last_max_q, leo_config.gamma)
-        leo_state, leo_loss = leo.leo_update(key_leo, learner["leo"], leo_net, leo_batch, leo_config)
+        leo_state, leo_loss = leo.leo_update(
+            key_leo, learner["leo"], leo_net, leo_batch, leo_config
+        )
         metrics = {"loss": uvfa_loss, "leo_loss": leo_loss, "epsilon": epsilon}
         return {"uvfa": uvfa_state, "leo": leo_state}, rollout, metrics
 
@@ -139,6 +146,8 @@ def make_greedy_policy(config: DualLEOPQNConfig, params: dict) -> tuple[Any, Any
     env, env_params, _ = common.make_env(uvfa_config)
     uvfa_net = pqn.goal_network(uvfa_config, env)
     leo_net = leo.leo_network(leo_config, env)
-    return env, env_params, lambda obs: jnp.argmax(
-        dual_q(config, uvfa_net, leo_net, params, obs)[0], -1
+    return (
+        env,
+        env_params,
+        lambda obs: jnp.argmax(dual_q(config, uvfa_net, leo_net, params, obs)[0], -1),
     )

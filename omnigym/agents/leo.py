@@ -21,8 +21,9 @@ observation instead of being treated as a terminal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -92,13 +93,17 @@ def leo_loss(
     return 0.5 * common.masked_mean(jnp.square(taken - target), valid)
 
 
+def commanded_head(q: jax.Array, goal: jax.Array) -> jax.Array:
+    """The commanded goal's action values out of all-goals Q: (..., G, A) -> (..., A)."""
+    return jnp.take_along_axis(q, goal[..., None, None], axis=-2)[..., 0, :]
+
+
 def leo_policy(network: Any, params: Any, epsilon: jax.Array) -> Callable:
     """Epsilon-greedy on the commanded goal's head; keeps ``max_a Q`` of every goal."""
 
     def policy(key: jax.Array, obs: dict) -> tuple[jax.Array, dict]:
         q = network.apply(params, common.features(obs))
-        goal = common.commanded_goal(obs)
-        q_goal = jnp.take_along_axis(q, goal[:, None, None], axis=1)[:, 0]
+        q_goal = commanded_head(q, common.commanded_goal(obs))
         return common.epsilon_greedy(key, q_goal, epsilon), {"leo_max_q": q.max(-1)}
 
     return policy
@@ -107,8 +112,7 @@ def leo_policy(network: Any, params: Any, epsilon: jax.Array) -> Callable:
 def leo_greedy(network: Any, params: Any) -> Callable[[dict], jax.Array]:
     def act(obs: dict) -> jax.Array:
         q = network.apply(params, common.features(obs))
-        goal = common.commanded_goal(obs)
-        return jnp.argmax(jnp.take_along_axis(q, goal[..., None, None], axis=-2)[..., 0, :], -1)
+        return jnp.argmax(commanded_head(q, common.commanded_goal(obs)), -1)
 
     return act
 

@@ -14,8 +14,9 @@ flat observation with the goal as a one-hot input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +125,7 @@ def ppo_loss(
     valid = mb["valid"]
     weights = valid.astype(jnp.float32)
     count = jnp.maximum(weights.sum(), 1.0)
-    mean = lambda v: jnp.sum(v * weights) / count  # noqa: E731
+    mean = lambda v: jnp.sum(v * weights) / count
     advantage = mb["advantage"]
     adv_mean = mean(advantage)
     adv_std = jnp.sqrt(mean(jnp.square(advantage - adv_mean)))

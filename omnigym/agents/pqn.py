@@ -25,8 +25,9 @@ auto-reset (truncation bootstraps).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -104,13 +105,17 @@ def relabelled_goals(key: jax.Array, transitions: common.Transition, config: Any
     if config.her_mode == "none":
         return commanded
     if config.her_mode == "all":
-        return jnp.broadcast_to(jnp.arange(num_goals, dtype=jnp.int32), (*commanded.shape[:-1], num_goals))
+        return jnp.broadcast_to(
+            jnp.arange(num_goals, dtype=jnp.int32), (*commanded.shape[:-1], num_goals)
+        )
     key_random, key_positive, key_mix = jax.random.split(key, 3)
     k = config.her_num_relabelled_goals
     achieved = transitions.achieved_goals > 0.5
     seen = jnp.broadcast_to(jnp.any(achieved, axis=(0, 1)), achieved.shape)
     random = sample_from_mask(key_random, seen, k)
-    positive = sample_from_mask(key_positive, jnp.where(jnp.any(achieved, -1, keepdims=True), achieved, seen), k)
+    positive = sample_from_mask(
+        key_positive, jnp.where(jnp.any(achieved, -1, keepdims=True), achieved, seen), k
+    )
     if config.her_mode == "random":
         extra = random
     elif config.her_mode == "positive":

@@ -55,7 +55,8 @@ class ProgressLogger:
         if self.csv_path is not None:
             if self._writer is None:
                 self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.csv_path, "w", newline="")
+                # Stays open across calls, closed by ``close``.
+                self._file = open(self.csv_path, "w", newline="")  # noqa: SIM115
                 fields = ["env_steps"] + sorted(k for k in row if k != "env_steps")
                 self._writer = csv.DictWriter(self._file, fieldnames=fields)
                 self._writer.writeheader()
@@ -182,7 +183,9 @@ def save_goal_gif(
                 break
             frames.append(env.render(state, env_params))
     shape = max((f.shape for f in frames), key=lambda s: s[0] * s[1])
-    frames = [np.pad(f, ((0, shape[0] - f.shape[0]), (0, shape[1] - f.shape[1]), (0, 0))) for f in frames]
+    frames = [
+        np.pad(f, ((0, shape[0] - f.shape[0]), (0, shape[1] - f.shape[1]), (0, 0))) for f in frames
+    ]
     imageio.mimsave(path, frames, duration=0.15, loop=0)
     return len(frames)
 
@@ -227,7 +230,8 @@ def train_and_report(
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_per_goal_success(
-        per_goal, out / "per_goal_success.png",
+        per_goal,
+        out / "per_goal_success.png",
         f"{learner} on {config.env_id}: greedy success per goal "
         f"(mean {summary['greedy_success_rate']:.2f})",
     )

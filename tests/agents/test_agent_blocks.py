@@ -31,9 +31,15 @@ def _transitions(achieved, terminated, leo_max_q, valid, action):
         "achieved_goal": achieved,
     }
     return common.Transition(
-        obs=obs, action=action, reward=achieved[..., 0], achieved_goals=achieved,
-        goal_achieved=achieved[..., 0] > 0, terminated=terminated,
-        truncated=jnp.zeros_like(terminated), valid=valid, extras={"leo_max_q": leo_max_q},
+        obs=obs,
+        action=action,
+        reward=achieved[..., 0],
+        achieved_goals=achieved,
+        goal_achieved=achieved[..., 0] > 0,
+        terminated=terminated,
+        truncated=jnp.zeros_like(terminated),
+        valid=valid,
+        extras={"leo_max_q": leo_max_q},
     )
 
 
@@ -43,8 +49,11 @@ def test_leo_batch_bootstraps_from_the_next_steps_acting_pass():
     achieved = jnp.array([[[0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0]]])
     q_s0, q_s1, q_s2 = [0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]
     transitions = _transitions(
-        achieved, jnp.array([[False], [False]]), jnp.array([[q_s0], [q_s1]]),
-        jnp.array([[True], [True]]), jnp.array([[0], [1]]),
+        achieved,
+        jnp.array([[False], [False]]),
+        jnp.array([[q_s0], [q_s1]]),
+        jnp.array([[True], [True]]),
+        jnp.array([[0], [1]]),
     )
     batch = leo.leo_batch(transitions, jnp.array([q_s2]), gamma=0.5)
     np.testing.assert_allclose(batch["target"][0, 0], [0.2, 0.25, 1.0], rtol=1e-6)
@@ -84,8 +93,11 @@ def test_her_relabelling_keeps_the_commanded_goal_first(mode):
     num_goals = 6
     achieved = jnp.zeros((4, 3, num_goals)).at[:, :, 2].set(1.0).at[0, 0, 4].set(1.0)
     transitions = _transitions(
-        achieved, jnp.zeros((4, 3), bool), jnp.zeros((4, 3, num_goals)),
-        jnp.ones((4, 3), bool), jnp.zeros((4, 3), int),
+        achieved,
+        jnp.zeros((4, 3), bool),
+        jnp.zeros((4, 3, num_goals)),
+        jnp.ones((4, 3), bool),
+        jnp.zeros((4, 3), int),
     )
     config = pqn.PQNConfig(her_mode=mode, her_num_relabelled_goals=5)
     goals = pqn.relabelled_goals(jax.random.key(0), transitions, config)

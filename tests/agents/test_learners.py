@@ -18,13 +18,24 @@ SOLVED = 0.85
 EVAL_STEPS = 10
 GRID = {"num_envs": 64, "num_steps": 8, "eval_repeats": 4, "eval_steps": EVAL_STEPS}
 Q = {"hidden_sizes": (128, 128), "lr": 1e-3, "gamma": 0.9, "minibatch_size": 128, "eps_decay": 0.5}
-PPO = {"hidden_sizes": (128, 128), "lr": 3e-4, "gamma": 0.9, "minibatch_size": 128,
-       "num_epochs": 4, "ent_coef": 0.01}
+PPO = {
+    "hidden_sizes": (128, 128),
+    "lr": 3e-4,
+    "gamma": 0.9,
+    "minibatch_size": 128,
+    "num_epochs": 4,
+    "ent_coef": 0.01,
+}
 NESTED = {
-    "dual_leo_ppo": {"bc_coef": 0.5, **{f"ppo.{k}": v for k, v in PPO.items()},
-                     **{f"leo.{k}": v for k, v in Q.items()}},
-    "dual_leo_pqn": {**{f"uvfa.{k}": v for k, v in Q.items()},
-                     **{f"leo.{k}": v for k, v in Q.items()}},
+    "dual_leo_ppo": {
+        "bc_coef": 0.5,
+        **{f"ppo.{k}": v for k, v in PPO.items()},
+        **{f"leo.{k}": v for k, v in Q.items()},
+    },
+    "dual_leo_pqn": {
+        **{f"uvfa.{k}": v for k, v in Q.items()},
+        **{f"leo.{k}": v for k, v in Q.items()},
+    },
     "ppo": PPO,
 }
 #: case -> (learner, updates, extra overrides)
@@ -43,14 +54,13 @@ CASES = {
 
 def grid_config(learner: str, updates: int, **extra):
     config = agents.default_config(learner, env_id="GridWorld-GC-v0")
-    overrides = {**GRID, "total_timesteps": 64 * 8 * updates,
-                 **NESTED.get(learner, Q), **extra}
+    overrides = {**GRID, "total_timesteps": 64 * 8 * updates, **NESTED.get(learner, Q), **extra}
     for key, value in overrides.items():
         config = agents.set_field(config, key, value)
     return config
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(case: str):
     learner, updates, extra = CASES[case]
     config = grid_config(learner, updates, **extra)
@@ -68,9 +78,11 @@ def test_random_policy_is_far_below_the_threshold():
         config, trained("leo")[2]
     )
     key = jax.random.key(3)
-    act = lambda obs: jax.random.randint(  # noqa: E731
+    act = lambda obs: jax.random.randint(
         jax.random.fold_in(key, obs["observation"].sum().astype(int)),
-        obs["observation"].shape[:1], 0, env.num_actions,
+        obs["observation"].shape[:1],
+        0,
+        env.num_actions,
     )
     rate = jax.jit(lambda k: common.evaluate_goals(k, env, env_params, act, 4, EVAL_STEPS))(key)
     assert float(rate.mean()) < SOLVED / 2
@@ -84,7 +96,10 @@ def test_learner_solves_gridworld(case):
     assert greedy_success(learner, config, params) >= SOLVED
     # The live first-goal success rate climbs over training too.
     quarter = len(metrics["success_rate"]) // 4
-    assert metrics["success_rate"][-quarter:].mean() > metrics["success_rate"][quarter:2 * quarter].mean()
+    assert (
+        metrics["success_rate"][-quarter:].mean()
+        > metrics["success_rate"][quarter : 2 * quarter].mean()
+    )
 
 
 @pytest.mark.parametrize("case", ["leo", "dual_leo_ppo"])
@@ -108,7 +123,7 @@ def test_seeds_vmap_and_stream_to_the_csv_log(tmp_path):
     config = grid_config("leo", 4)
     logger = runner.ProgressLogger(4, tmp_path / "log.csv", num_seeds=2)
     train = jax.jit(jax.vmap(agents.learner_module("leo").make_train(config, log=logger)))
-    params, metrics = train(jax.random.split(jax.random.key(0), 2))
+    _, metrics = train(jax.random.split(jax.random.key(0), 2))
     jax.effects_barrier()
     logger.close()
     assert metrics["loss"].shape == (2, 4)
@@ -124,12 +139,30 @@ def test_cli_train_writes_checkpoint_log_and_plot(tmp_path):
     from omnigym import cli
 
     out = tmp_path / "run"
-    code = cli.main([
-        "train", "leo", "--env", "GridWorld-GC-v0", "--total-timesteps", str(64 * 8 * 20),
-        "--set", "num_envs=64", "--set", "num_steps=8", "--set", "minibatch_size=128",
-        "--set", "hidden_sizes=[64]", "--set", "eval_steps=10", "--set", "eval_repeats=1",
-        "--out", str(out),
-    ])
+    code = cli.main(
+        [
+            "train",
+            "leo",
+            "--env",
+            "GridWorld-GC-v0",
+            "--total-timesteps",
+            str(64 * 8 * 20),
+            "--set",
+            "num_envs=64",
+            "--set",
+            "num_steps=8",
+            "--set",
+            "minibatch_size=128",
+            "--set",
+            "hidden_sizes=[64]",
+            "--set",
+            "eval_steps=10",
+            "--set",
+            "eval_repeats=1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] == 64 * 8 * 20
