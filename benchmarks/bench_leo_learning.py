@@ -93,6 +93,16 @@ def main() -> None:
             f"greedy {results[learner]['greedy_success_rate']:.3f}, "
             f"{results[learner]['steps_per_s']:,.0f} steps/s"
         )
+        save(args, results, out_dir / stem)
+
+
+def save(args: argparse.Namespace, results: dict, stem: Path) -> None:
+    """Write the JSON and plot; learners already in the file and not rerun are kept."""
+    path = stem.with_suffix(".json")
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        if earlier.get("total_timesteps") == args.total_timesteps:
+            results = {**earlier["learners"], **results}
     report = {
         "what": f"success rate averaged over goals vs env steps, {args.env_id}, CPU presets",
         "env_id": args.env_id,
@@ -103,13 +113,13 @@ def main() -> None:
         "machine": benchmarking.machine_description(),
         "command": "python " + " ".join(sys.argv),
     }
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    path.write_text(json.dumps(report, indent=1))
     plot(
         results,
-        out_dir / f"{stem}.png",
+        stem.with_suffix(".png"),
         f"{args.env_id}, {args.total_timesteps:,} env steps, CPU presets, seed {args.seed}",
     )
-    print(f"wrote {out_dir / stem}.json and .png")
+    print(f"wrote {path} and {stem.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
