@@ -14,6 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from conftest import JAX_ENV_IDS
 
+import omnigym
 from omnigym.core.spaces import contains
 
 EPISODE_STEPS = 24
@@ -108,5 +109,19 @@ def test_gymnasium_adapter_rejects_bad_input(env_id):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="not in the action space"):
         env.step(env.action_space.n)
-    with pytest.raises(ValueError, match="out of range"):
-        env.reset(options={"goal": 10_000})
+    if hasattr(env.env, "goal_names"):
+        with pytest.raises(ValueError, match="out of range"):
+            env.reset(options={"goal": 10_000})
+    else:
+        with pytest.raises(ValueError, match="not goal-conditioned"):
+            env.reset(options={"goal": 0})
+
+
+def test_rgb_render_through_gymnasium(env_id):
+    if "rgb_array" not in omnigym.make(env_id)[0].render_modes:
+        pytest.skip(f"{env_id} has no rgb_array rendering")
+    env = gymnasium.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[-1] == 3

@@ -60,20 +60,14 @@ def x64_enabled() -> bool:
     return bool(jax.config.read("jax_enable_x64"))
 
 
-class Environment(gymnax_env.Environment):
-    """Base class of omnigym's single-agent JAX environments (see module doc)."""
+class ConfigEquality:
+    """Equality and hash by ``config`` (a tuple of constructor settings).
 
-    #: False where the underlying package fails under ``jax_enable_x64``.
-    supports_x64: ClassVar[bool] = True
-    #: "cheap" resets can be computed every step and selected; "expensive"
-    #: ones (Craftax world generation) should use an optimistic reset pool.
-    reset_cost: ClassVar[str] = "cheap"
-    #: Render modes the env can produce from a state (``render(state, params)``).
-    render_modes: ClassVar[tuple[str, ...]] = ()
+    Objects with equal ``config`` are equal and hash alike, so jitted
+    functions that take them as static arguments are shared between
+    instances made with the same settings. Without a ``config``, identity.
+    """
 
-    #: Constructor settings; envs with equal ``config`` are equal and hash
-    #: alike, so jitted functions (``self`` is static) are shared between
-    #: instances made with the same arguments.
     config: tuple = ()
 
     def __eq__(self, other: object) -> bool:
@@ -83,6 +77,18 @@ class Environment(gymnax_env.Environment):
 
     def __hash__(self) -> int:
         return hash((type(self), self.config)) if self.config else id(self)
+
+
+class Environment(ConfigEquality, gymnax_env.Environment):
+    """Base class of omnigym's single-agent JAX environments (see module doc)."""
+
+    #: False where the underlying package fails under ``jax_enable_x64``.
+    supports_x64: ClassVar[bool] = True
+    #: "cheap" resets can be computed every step and selected; "expensive"
+    #: ones (Craftax world generation) should use an optimistic reset pool.
+    reset_cost: ClassVar[str] = "cheap"
+    #: Render modes the env can produce from a state (``render(state, params)``).
+    render_modes: ClassVar[tuple[str, ...]] = ()
 
     # ----------------------------------------------------------------- checks
     def check_x64(self) -> None:

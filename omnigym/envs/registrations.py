@@ -30,3 +30,11 @@ register(
         max_episode_steps=50,
     )
 )
+register(
+    EnvSpec(
+        id="UED-Maze-v0",
+        entry_point="omnigym.envs.maze:make_maze",
+        description="UED maze: turn/forward on a 13x13 (size=...) grid, 5x5 egocentric view.",
+        max_episode_steps=250,
+    )
+)

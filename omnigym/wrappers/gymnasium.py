@@ -56,6 +56,15 @@ def _seed_key(rng: np.random.Generator) -> jax.Array:
     return jax.random.key(int(rng.integers(0, 2**31 - 1)))
 
 
+def _gymnasium_obs(space: gymnasium.Space, obs: Any) -> Any:
+    """One env's observation as Gymnasium types: numpy arrays, ``np.int64`` for Discrete."""
+    if isinstance(space, gymnasium.spaces.Dict):
+        return {key: _gymnasium_obs(sub, obs[key]) for key, sub in space.spaces.items()}
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return np.int64(obs)
+    return obs
+
+
 def _goal_index(env: Environment, goal: Any) -> int:
     if isinstance(goal, str):
         return env.goal_index(goal)
@@ -102,7 +111,7 @@ class GymnasiumEnv(gymnasium.Env):
             goal = _goal_index(self.env, options["goal"])
             obs, state = self._with_goal(state, jnp.int32(goal), self.params)
         self._state = state
-        return jax.device_get(obs), {}
+        return _gymnasium_obs(self.observation_space, jax.device_get(obs)), {}
 
     def step(self, action: Any):
         if self._state is None:
@@ -118,6 +127,7 @@ class GymnasiumEnv(gymnasium.Env):
         obs, reward, terminated, truncated, info = jax.device_get(
             (obs, reward, terminated, truncated, info)
         )
+        obs = _gymnasium_obs(self.observation_space, obs)
         return obs, float(reward), bool(terminated), bool(truncated), dict(info)
 
     def render(self):

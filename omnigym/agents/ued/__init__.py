@@ -1,0 +1,1 @@
+"""Unsupervised environment design: regret scores (``scores.py``) for UED learners."""
