@@ -121,6 +121,18 @@ def ppo_loss(
 ) -> jax.Array:
     """Clipped PPO loss over valid rows, plus ``bc_coef * -log pi(bc_action)`` if given."""
     logits, value = network.apply(params, mb["x"], mb["goal"])
+    return ppo_objective(logits, value, mb, config, bc_coef)
+
+
+def ppo_objective(
+    logits: jax.Array, value: jax.Array, mb: dict, config: Any, bc_coef: jax.Array | float = 0.0
+) -> jax.Array:
+    """The clipped PPO objective of any actor-critic's outputs on a minibatch.
+
+    ``mb`` holds ``action``, ``log_prob`` and ``value`` (at collection),
+    ``advantage``, ``return`` and ``valid``; advantages are normalised over
+    the valid rows; ``config`` gives ``clip_eps``, ``vf_coef``, ``ent_coef``.
+    """
     log_pi = jax.nn.log_softmax(logits)
     valid = mb["valid"]
     weights = valid.astype(jnp.float32)

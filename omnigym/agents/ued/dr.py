@@ -1,0 +1,27 @@
+"""Domain randomisation: the student trains on fresh random-wall levels every update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+
+from omnigym.agents.ued import student as st
+
+
+def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
+    """``train(key) -> ({"student": TrainState}, metrics)``, jittable."""
+    student = st.make_student(config)
+    new_levels = jax.vmap(student.env.generator)
+
+    def init(key, student_state):
+        return {"student": student_state}
+
+    def update(carry, key):
+        key_levels, key_rollout, key_learn = jax.random.split(key, 3)
+        levels = new_levels(jax.random.split(key_levels, config.num_envs))
+        traj = student.rollout(key_rollout, carry["student"].params, levels)
+        state, loss = student.update(key_learn, carry["student"], traj)
+        return {"student": state}, {"loss": loss, **st.rollout_metrics(traj)}
+
+    return st.make_ued_loop(config, student, init, update, log)

@@ -1,0 +1,98 @@
+"""Robust PLR and ACCEL: replay high-regret levels from a buffer.
+
+Each update is one of three kinds (Jiang et al. 2021; Parker-Holder et al.
+2022, as JaxUED's ``maze_plr.py`` structures it):
+
+* new: fresh random levels are played and scored, *without* training on
+  them (robust PLR trains only on replayed levels), then offered to the buffer;
+* replay: levels drawn by replay weight are trained on and re-scored;
+* mutate (ACCEL only, after every replay): the replayed levels, each edited
+  by ``LevelMutator``, are played, scored and offered, again without training.
+
+The regret score is ``config.score_function`` (MNA by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from omnigym.agents.ued import level_buffer as lb
+from omnigym.agents.ued import student as st
+from omnigym.envs.maze import LevelMutator
+
+NEW, REPLAY, MUTATE = 0, 1, 2
+
+
+def make_train(
+    config: st.UEDConfig, log: Callable[[dict], None] | None = None, accel: bool = False
+) -> Callable:
+    """``train(key) -> (carry, metrics)``; ``accel=True`` adds the mutation step."""
+    student = st.make_student(config)
+    buffer_config = config.buffer
+    new_levels = jax.vmap(student.env.generator)
+    mutate = jax.vmap(LevelMutator(config.mutation_edits))
+    num = config.num_envs
+
+    def init(key, student_state):
+        example = student.env.generator(key)
+        return {
+            "student": student_state,
+            "buffer": lb.init_buffer(example, buffer_config.capacity),
+            "last_replayed": jax.tree.map(lambda x: jnp.stack([x] * num), example),
+            "next_is_mutation": jnp.bool_(False),
+        }
+
+    def explore(carry, key, levels):
+        """Play and score ``levels`` without training; offer them to the buffer."""
+        key_rollout, _ = jax.random.split(key)
+        traj = student.rollout(key_rollout, carry["student"].params, levels)
+        score, best = student.level_scores(traj, jnp.zeros(num))
+        buffer = lb.insert_levels(carry["buffer"], buffer_config, levels, score, best)
+        return {**carry, "buffer": buffer, "next_is_mutation": jnp.bool_(False)}, traj, 0.0
+
+    def on_new(carry, key):
+        key_levels, key_play = jax.random.split(key)
+        return explore(carry, key_play, new_levels(jax.random.split(key_levels, num)))
+
+    def on_mutate(carry, key):
+        key_edit, key_play = jax.random.split(key)
+        levels = mutate(jax.random.split(key_edit, num), carry["last_replayed"])
+        return explore(carry, key_play, levels)
+
+    def on_replay(carry, key):
+        key_sample, key_rollout, key_learn = jax.random.split(key, 3)
+        buffer, slots, levels = lb.sample_levels(key_sample, carry["buffer"], buffer_config, num)
+        traj = student.rollout(key_rollout, carry["student"].params, levels)
+        state, loss = student.update(key_learn, carry["student"], traj)
+        score, best = student.level_scores(traj, buffer.max_returns[slots])
+        buffer = lb.update_levels(buffer, slots, score, best)
+        carry = {
+            "student": state,
+            "buffer": buffer,
+            "last_replayed": levels,
+            "next_is_mutation": jnp.bool_(accel),
+        }
+        return carry, traj, loss
+
+    def update(carry, key):
+        key_choice, key_branch = jax.random.split(key)
+        replay = lb.should_replay(key_choice, carry["buffer"], buffer_config)
+        kind = jnp.where(carry["next_is_mutation"], MUTATE, jnp.where(replay, REPLAY, NEW))
+        carry, traj, loss = jax.lax.switch(kind, (on_new, on_replay, on_mutate), carry, key_branch)
+        metrics = {
+            "loss": jnp.asarray(loss, jnp.float32),
+            "update_kind": kind.astype(jnp.int32),
+            "buffer_size": carry["buffer"].size,
+            **st.rollout_metrics(traj),
+        }
+        return carry, metrics
+
+    return st.make_ued_loop(config, student, init, update, log)
+
+
+def make_train_accel(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
+    """ACCEL: robust PLR whose replayed levels are mutated and offered back."""
+    return make_train(config, log, accel=True)
