@@ -38,3 +38,11 @@ register(
         max_episode_steps=250,
     )
 )
+register(
+    EnvSpec(
+        id="UED-Maze-DEGen-v0",
+        entry_point="omnigym.envs.maze.degen:make_degen",
+        description="DEGen: a generator builds the maze tile by tile where the student looks.",
+        max_episode_steps=512 + 13 * 13,
+    )
+)
