@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from omnigym.agents.ued import dr, plr
+from omnigym.agents.ued import degen, dr, plr
 from omnigym.agents.ued import student as st
 from omnigym.envs.maze import MazeLevel
 
@@ -25,12 +25,17 @@ CORRIDOR = MazeLevel.from_str(">..G\n####")
 
 @functools.cache
 def run(method: str):
-    make = {"dr": dr.make_train, "plr": plr.make_train, "accel": plr.make_train_accel}[method]
+    make = {
+        "dr": dr.make_train,
+        "plr": plr.make_train,
+        "accel": plr.make_train_accel,
+        "degen": degen.make_train,
+    }[method]
     carry, metrics = jax.jit(make(TINY))(jax.random.key(0))
     return carry, jax.device_get(metrics)
 
 
-@pytest.mark.parametrize("method", ["dr", "plr", "accel"])
+@pytest.mark.parametrize("method", ["dr", "plr", "accel", "degen"])
 def test_each_learner_runs_jitted_and_reports_holdout_solve_rates(method):
     carry, metrics = run(method)
     assert metrics["env_steps"].tolist() == [256, 512, 768, 1024]
@@ -90,3 +95,31 @@ def test_solve_rates_count_goal_reaches():
 def test_unknown_score_function_is_a_clear_error():
     with pytest.raises(ValueError, match="score_function must be one of"):
         st.make_student(st.UEDConfig(score_function="regret"))
+
+
+def test_degen_trains_its_generator_on_credited_regret():
+    carry, metrics = run("degen")
+    assert np.all(np.isfinite(metrics["generator_loss"]))
+    assert np.all(metrics["regret"] >= 0.0)
+    # The generator acts at least once per level (the student's first view needs it)
+    # and at most once per cell.
+    assert np.all((metrics["generator_steps"] >= 1) & (metrics["generator_steps"] <= 13 * 13))
+    assert "generator" in carry
+
+
+def test_gather_first_keeps_order_and_marks_padding():
+    mask = jnp.asarray([[0, 1], [1, 1], [0, 0], [1, 1]], bool)
+    values = jnp.asarray([[10, 20], [11, 21], [12, 22], [13, 23]])
+    taken, real = degen.gather_first(mask, 3, values)
+    assert taken[:, 0].tolist()[:2] == [11, 13] and taken[:, 1].tolist() == [20, 21, 23]
+    assert real.tolist() == [[True, True], [True, True], [False, True]]
+
+
+def test_generator_policy_puts_no_mass_on_illegal_pairs():
+    mask = jnp.zeros(25 * 3).at[jnp.asarray([0, 1, 2 * 3 + 1])].set(1.0)
+    log_probs = degen.joint_log_probs(jnp.zeros(25), jnp.zeros(3), mask)
+    probs = jnp.exp(log_probs)
+    assert float(probs.sum()) == pytest.approx(1.0, rel=1e-5)
+    # Two legal cells, equally likely; cell 0 splits over its two legal tiles.
+    np.testing.assert_allclose(probs[jnp.asarray([0, 1, 7])], [0.25, 0.25, 0.5], rtol=1e-5)
+    assert float(probs[mask == 0].sum()) == 0.0

@@ -37,7 +37,8 @@ SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
 class UEDConfig:
     """One config for every UED learner; defaults are a CPU-sized run.
 
-    The DEGen repository's settings (256 envs x 512 steps, 30k updates,
+    ``generator_*`` fields set DEGen's generator (PPO, lr 1e-3, entropy 0.05,
+    gamma 0.99, lambda 0.95 as in the reference). The DEGen repository's settings (256 envs x 512 steps, 30k updates,
     lr 2.4e-4 to 5e-4, clip 0.04, gamma 0.995, lambda 0.95, entropy 1e-3,
     buffer 8000, replay 0.5, staleness 0.3) are the GPU-scale reference.
     """
@@ -67,6 +68,11 @@ class UEDConfig:
     mutation_edits: int = 20
     holdout_levels: tuple[str, ...] = HOLDOUT_13
     eval_attempts: int = 10
+    generator_lr: float = 1e-3
+    generator_ent_coef: float = 0.05
+    generator_gamma: float = 0.99
+    generator_gae_lambda: float = 0.95
+    generator_minibatches: int = 4
 
 
 def check_ued_config(config: UEDConfig) -> None:

@@ -181,13 +181,18 @@ class DEGenMaze(Environment):
         generator_turn = jnp.any(self.open_cells(state))
         generator_step_index = state.generator_steps  # credit target of a student step
         after_generation = self._generate(state, generator_action)
-        after_student, reward, episode_done = self._student_step(key, state, student_action, params)
+        after_student, reward, episode_done, moved_obs = self._student_step(
+            key, state, student_action, params
+        )
         state = jax.tree.map(
             lambda g, s: jnp.where(generator_turn, g, s), after_generation, after_student
         )
         reward = jnp.where(generator_turn, 0.0, reward)
         state = state.replace(time=state.time + 1)
         info = {
+            # The student's observation right after its move, before a replay
+            # restart: what a time-limited student episode bootstraps from.
+            "student_next_obs": moved_obs,
             "student_turn": ~generator_turn,
             "student_episode_done": ~generator_turn & episode_done,
             "generator_step": generator_step_index,
@@ -212,13 +217,20 @@ class DEGenMaze(Environment):
 
     def _student_step(
         self, key: jax.Array, state: DEGenState, student_action: jax.Array, params: DEGenParams
-    ) -> tuple[DEGenState, jax.Array, jax.Array]:
-        maze_params = self.maze.default_params.replace(max_steps_in_episode=params.student_max_steps)
-        _, student, reward, reached, _ = self.maze.step_env(key, state.student, student_action, maze_params)
+    ) -> tuple[DEGenState, jax.Array, jax.Array, dict]:
+        maze_params = self.maze.default_params.replace(
+            max_steps_in_episode=params.student_max_steps
+        )
+        moved_obs, student, reward, reached, _ = self.maze.step_env(
+            key, state.student, student_action, maze_params
+        )
         done = reached | (student.time >= params.student_max_steps)
-        replay = student.replace(agent_pos=state.start_pos, agent_dir=state.start_dir, time=jnp.int32(0))
+        replay = student.replace(
+            agent_pos=state.start_pos, agent_dir=state.start_dir, time=jnp.int32(0)
+        )
         student = jax.tree.map(lambda r, s: jnp.where(done, r, s), replay, student)
-        return state.replace(student=student, student_steps=state.student_steps + 1), reward, done
+        state = state.replace(student=student, student_steps=state.student_steps + 1)
+        return state, reward, done, moved_obs
 
     def is_truncated(self, state: DEGenState, params: DEGenParams) -> jax.Array:
         return (state.student_steps >= params.student_budget) | (

@@ -1,0 +1,263 @@
+"""DEGen with MNA: a generator builds each level where the student looks, rewarded by regret.
+
+Each update runs ``num_envs`` ``UED-Maze-DEGen-v0`` episodes in one scan of
+``num_steps + size**2`` steps, both networks acting at every step and the env
+applying the one whose turn it is (as the reference's interleaved scan does).
+The student gets ``num_steps`` steps on its level (its budget); the generator
+at most one step per cell. Then:
+
+* the student's steps are gathered in order and trained on with PPO, exactly
+  like the other UED learners (``student.py``);
+* each student step's regret ``m_t = -A^MNA_t * solved`` (``solved``: the
+  student's mean return on the level this rollout is above 0) is credited to
+  the latest generator step before it (``credit_to_generator``), which is
+  DEGen's dense generator reward;
+* the generator, a feed-forward actor-critic with a cell head over the view
+  and a tile head (empty, wall, goal), both masked to legal choices, is
+  trained with PPO on those rewards.
+
+Departures from the reference (``maze_obs_gen.py``): feed-forward networks
+instead of LSTMs; a plain entropy bonus on the generator instead of
+``H(cell) - KL(tile || target)``; the student's time-limit truncations
+bootstrap from the true last observation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.training.train_state import TrainState
+
+from omnigym.agents import common, ppo
+from omnigym.agents.ued import scores
+from omnigym.agents.ued import student as st
+from omnigym.envs.maze.degen import DEGenMaze, credit_to_generator
+
+#: Logit of an illegal choice: finite, so entropies stay finite.
+ILLEGAL = -1e9
+
+
+class GeneratorNetwork(nn.Module):
+    """(view, generated mask, direction, goal flag, progress) -> joint log-probs and value."""
+
+    num_cells: int
+    hidden_sizes: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, obs: dict) -> tuple[jax.Array, jax.Array]:
+        batch = obs["agent_dir"].shape
+        x = jnp.concatenate(
+            [
+                obs["image"].reshape(*batch, -1),
+                obs["generated"].reshape(*batch, -1),
+                jax.nn.one_hot(obs["agent_dir"], 4),
+                obs["goal_placed"][..., None].astype(jnp.float32),
+                obs["progress"],
+            ],
+            axis=-1,
+        )
+        actor = common.Torso(self.hidden_sizes)(x)
+        cell_logits = nn.Dense(self.num_cells)(actor)
+        tile_logits = nn.Dense(3)(actor)
+        value = nn.Dense(1)(common.Torso(self.hidden_sizes)(x))[..., 0]
+        return joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
+
+
+def joint_log_probs(cell_logits: jax.Array, tile_logits: jax.Array, mask: jax.Array) -> jax.Array:
+    """``log p(cell) + log p(tile | cell)`` over legal pairs, flattened to (..., cells * 3)."""
+    legal = mask.reshape(*mask.shape[:-1], -1, 3) > 0
+    cell_legal = jnp.any(legal, axis=-1)
+    log_cell = jax.nn.log_softmax(jnp.where(cell_legal, cell_logits, ILLEGAL))
+    log_tile = jax.nn.log_softmax(jnp.where(legal, tile_logits[..., None, :], ILLEGAL))
+    joint = jnp.where(legal, log_cell[..., None] + log_tile, ILLEGAL)
+    return joint.reshape(*mask.shape)
+
+
+class Step(NamedTuple):
+    """One interleaved step of N DEGen envs."""
+
+    obs: dict
+    student_turn: jax.Array
+    counted: jax.Array  # within the student's budget
+    generator_step: jax.Array
+    student_action: jax.Array
+    student_log_prob: jax.Array
+    student_value: jax.Array
+    student_next_value: jax.Array  # V of the student's obs right after its move
+    generator_action: jax.Array
+    generator_log_prob: jax.Array
+    generator_value: jax.Array
+    reward: jax.Array
+    student_done: jax.Array
+
+
+def gather_first(mask: jax.Array, count: int, tree: Any) -> tuple[Any, jax.Array]:
+    """The first ``count`` steps (time-major) where ``mask`` holds, per env, in order.
+
+    Returns the gathered tree (count, N, ...) and which of its rows are real.
+    """
+    order = jnp.argsort(~mask, axis=0, stable=True)[:count]
+    real = jnp.take_along_axis(mask, order, axis=0)
+    pick = lambda x: jnp.take_along_axis(x, order.reshape(*order.shape, *(1,) * (x.ndim - 2)), axis=0)
+    return jax.tree.map(pick, tree), real
+
+
+def generator_config(config: st.UEDConfig) -> st.UEDConfig:
+    """The generator's PPO settings: its own rate, entropy, and batch of size**2 steps per env."""
+    cells = config.maze_size**2
+    return dataclasses.replace(
+        config,
+        lr=config.generator_lr,
+        ent_coef=config.generator_ent_coef,
+        num_steps=cells,
+        total_timesteps=common.num_updates(config) * config.num_envs * cells,
+        minibatch_size=config.num_envs * cells // config.generator_minibatches,
+    )
+
+
+def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
+    """``train(key) -> ({"student": ..., "generator": ...}, metrics)``, jittable."""
+    student = st.make_student(config)
+    size = config.maze_size
+    env = DEGenMaze(size, config.agent_view_size)
+    env_params = env.default_params.replace(
+        student_budget=config.num_steps,
+        max_steps_in_episode=config.num_steps + size * size,
+        student_max_steps=config.max_steps_in_episode,
+    )
+    generator = GeneratorNetwork(env.num_cells, tuple(config.hidden_sizes))
+    gen_config = generator_config(config)
+    num, budget, max_generation = config.num_envs, config.num_steps, size * size
+    steps = budget + max_generation
+
+    def init(key, student_state):
+        obs, _ = env.reset(key, env_params)
+        params = generator.init(key, jax.tree.map(lambda x: x[None], obs))
+        tx = common.make_optimizer(gen_config)
+        return {
+            "student": student_state,
+            "generator": TrainState.create(apply_fn=generator.apply, params=params, tx=tx),
+        }
+
+    def play(key, student_params, generator_params) -> Step:
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num), env_params)
+
+        def one_step(carry, step_key):
+            obs, state = carry
+            key_student, key_generator, key_env = jax.random.split(step_key, 3)
+            logits, value = student.network.apply(student_params, obs)
+            student_action = jax.random.categorical(key_student, logits).astype(jnp.int32)
+            gen_log_probs, gen_value = generator.apply(generator_params, obs)
+            gen_action = jax.random.categorical(key_generator, gen_log_probs).astype(jnp.int32)
+            action = env.joint_action(gen_action, student_action)
+            next_obs, next_state, reward, _, info = jax.vmap(
+                env.step_env, in_axes=(0, 0, 0, None)
+            )(jax.random.split(key_env, num), state, action, env_params)
+            step = Step(
+                obs=obs,
+                student_turn=info["student_turn"],
+                counted=state.student_steps < budget,
+                generator_step=info["generator_step"],
+                student_action=student_action,
+                student_log_prob=ppo.log_prob_of(jax.nn.log_softmax(logits), student_action),
+                student_value=value,
+                student_next_value=student.network.apply(student_params, info["student_next_obs"])[1],
+                generator_action=gen_action,
+                generator_log_prob=ppo.log_prob_of(gen_log_probs, gen_action),
+                generator_value=gen_value,
+                reward=reward,
+                student_done=info["student_episode_done"],
+            )
+            return (next_obs, next_state), step
+
+        return jax.lax.scan(one_step, (obs, state), jax.random.split(key, steps))[1]
+
+    def student_trajectory(played: Step) -> tuple[st.Trajectory, jax.Array]:
+        """The student's ``budget`` steps of each env, in order."""
+        taken, _ = gather_first(played.student_turn & played.counted, budget, played)
+        terminated = taken.student_done & (taken.reward > 0)
+        following = common.next_values(taken.student_value, taken.student_next_value[-1])
+        cut = taken.student_done | (jnp.arange(budget) == budget - 1)[:, None]
+        return st.Trajectory(
+            obs={"image": taken.obs["image"], "agent_dir": taken.obs["agent_dir"]},
+            action=taken.student_action,
+            log_prob=taken.student_log_prob,
+            value=taken.student_value,
+            next_value=jnp.where(cut, taken.student_next_value, following),
+            reward=taken.reward,
+            terminated=terminated,
+            done=taken.student_done,
+        ), taken.generator_step
+
+    def generator_batch(played: Step, credit: jax.Array) -> dict:
+        """The generator's steps of each env with their dense rewards and GAE."""
+        taken, real = gather_first(
+            ~played.student_turn & played.counted, max_generation, played
+        )
+        last = real & ~jnp.concatenate([real[1:], jnp.zeros((1, num), bool)], axis=0)
+        ends = last | ~real
+        gamma, lam = config.generator_gamma, config.generator_gae_lambda
+        advantage = jax.vmap(
+            lambda r, v, e: scores.gae(r, v, common.next_values(v, v[-1]), e, e, gamma, lam),
+            in_axes=1,
+            out_axes=1,
+        )(jnp.where(real, credit, 0.0), jnp.where(real, taken.generator_value, 0.0), ends)
+        return {
+            "obs": taken.obs,
+            "action": taken.generator_action,
+            "log_prob": taken.generator_log_prob,
+            "value": taken.generator_value,
+            "advantage": advantage,
+            "return": advantage + taken.generator_value,
+            "valid": real,
+        }
+
+    def update(carry, key):
+        key_play, key_student, key_generator = jax.random.split(key, 3)
+        played = play(key_play, carry["student"].params, carry["generator"].params)
+        traj, generator_step = student_trajectory(played)
+        student_state, loss = student.update(key_student, carry["student"], traj)
+        solved = jax.vmap(scores.mean_return, in_axes=1)(traj.reward, traj.done) > 0
+        mna = jax.vmap(
+            lambda r, v, nv, t, d: scores.mna_advantages(
+                r, v, nv, t, d, config.gamma, config.gae_lambda
+            ),
+            in_axes=1,
+            out_axes=1,
+        )(traj.reward, traj.value, traj.next_value, traj.terminated, traj.done)
+        regret = -mna * solved[None, :]
+        credit = jax.vmap(
+            lambda m, g: credit_to_generator(m, g, jnp.ones_like(g, bool), max_generation),
+            in_axes=1,
+            out_axes=1,
+        )(regret, generator_step)
+        batch = generator_batch(played, credit)
+
+        def generator_loss(params: Any, mb: dict) -> jax.Array:
+            log_probs, value = generator.apply(params, mb["obs"])
+            return ppo.ppo_objective(log_probs, value, mb, gen_config)
+
+        generator_state, generator_loss_value = common.sgd(
+            key_generator,
+            carry["generator"],
+            generator_loss,
+            batch,
+            gen_config.num_epochs,
+            gen_config.minibatch_size,
+        )
+        metrics = {
+            "loss": loss,
+            "generator_loss": generator_loss_value,
+            "regret": regret.mean(),
+            "generator_steps": batch["valid"].sum(axis=0).mean(),
+            "goal_placed_rate": played.obs["goal_placed"][-1].mean(),
+            **st.rollout_metrics(traj),
+        }
+        return {"student": student_state, "generator": generator_state}, metrics
+
+    return st.make_ued_loop(config, student, init, update, log)
