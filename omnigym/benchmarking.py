@@ -25,9 +25,11 @@ def _timed(run: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def jax_path_steps_per_s(env_id: str, num_envs: int, steps: int, reset_ratio: int | None = None) -> float:
+def jax_path_steps_per_s(
+    env_id: str, num_envs: int, steps: int, reset_ratio: int | None = None, **env_kwargs: Any
+) -> float:
     """Our JAX path: ``lax.scan`` over ``AutoResetVecEnv.step`` (auto-reset included)."""
-    env, params = omnigym.make(env_id)
+    env, params = omnigym.make(env_id, **env_kwargs)
     vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
 
     @jax.jit
@@ -83,6 +85,26 @@ def native_craftax_steps_per_s(
     return num_envs * steps / _timed(lambda: rollout(jax.random.key(0)))
 
 
+def bare_transition_steps_per_s(env: Any, params: Any, num_envs: int, steps: int) -> float:
+    """Anchor: ``scan(vmap(env.transition))`` with no resets at all (an upper bound)."""
+
+    @jax.jit
+    def rollout(key):
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(state, key):
+            key_act, key_step = jax.random.split(key)
+            actions = jax.random.randint(key_act, (num_envs,), 0, env.num_actions)
+            _, state, reward, *_ = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(
+                jax.random.split(key_step, num_envs), state, actions, params
+            )
+            return state, reward
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
+
+    return num_envs * steps / _timed(lambda: rollout(jax.random.key(0)))
+
+
 def _host_loop_steps_per_s(step: Callable[[], Any], num_envs: int, steps: int) -> float:
     for _ in range(3):  # compile and warm up
         step()
@@ -92,11 +114,11 @@ def _host_loop_steps_per_s(step: Callable[[], Any], num_envs: int, steps: int) -
     return num_envs * steps / (time.perf_counter() - start)
 
 
-def vector_env_steps_per_s(env_id: str, num_envs: int, steps: int) -> float:
+def vector_env_steps_per_s(env_id: str, num_envs: int, steps: int, **env_kwargs: Any) -> float:
     """``gymnasium.make_vec`` (our GymnasiumVectorEnv): one call and transfer per step."""
     import gymnasium
 
-    venv = gymnasium.make_vec(env_id, num_envs=num_envs)
+    venv = gymnasium.make_vec(env_id, num_envs=num_envs, **env_kwargs)
     venv.reset(seed=0)
     rng = np.random.default_rng(0)
     n = venv.single_action_space.n

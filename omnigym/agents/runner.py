@@ -36,12 +36,14 @@ class ProgressLogger:
         csv_path: str | Path | None = None,
         desc: str = "train",
         num_seeds: int = 1,
+        postfix: str = "success_rate",
     ):
         from tqdm import tqdm
 
         self.bar = tqdm(total=total_updates, desc=desc, unit="update")
         self.csv_path = Path(csv_path) if csv_path else None
         self.num_seeds = num_seeds
+        self.postfix = postfix
         self._pending: list[dict] = []
         self._writer = None
         self._file = None
@@ -62,7 +64,7 @@ class ProgressLogger:
                 self._writer.writeheader()
             self._writer.writerow(row)
             self._file.flush()
-        self.bar.set_postfix(success=f"{row.get('success_rate', float('nan')):.3f}")
+        self.bar.set_postfix({self.postfix: f"{row.get(self.postfix, float('nan')):.3f}"})
         self.bar.update(1)
 
     def close(self) -> None:

@@ -123,3 +123,36 @@ def test_generator_policy_puts_no_mass_on_illegal_pairs():
     # Two legal cells, equally likely; cell 0 splits over its two legal tiles.
     np.testing.assert_allclose(probs[jnp.asarray([0, 1, 7])], [0.25, 0.25, 0.5], rtol=1e-5)
     assert float(probs[mask == 0].sum()) == 0.0
+
+
+@pytest.mark.parametrize("method", ["dr", "plr"])
+def test_the_student_learns_small_open_mazes(method):
+    """Small, fast setting: 5x5 mazes with 2 walls, fully observed, 30-step episodes.
+
+    After 820k student steps (about 20 s on a 2-core CPU) the student solves at
+    least 70% of 64 fresh solvable levels; the untrained one under 40%.
+    """
+    config = st.UEDConfig(
+        maze_size=5,
+        num_walls=2,
+        fully_observable=True,
+        max_steps_in_episode=30,
+        num_envs=32,
+        num_steps=64,
+        total_timesteps=32 * 64 * 400,
+        minibatch_size=512,
+        lr=1e-3,
+        ent_coef=1e-2,
+        holdout_levels=(),
+        buffer=st.LevelBufferConfig(capacity=256),
+    )
+    make = {"dr": dr.make_train, "plr": plr.make_train}[method]
+    carry, _ = jax.jit(make(config))(jax.random.key(0))
+    student = st.make_student(config)
+    levels = jax.vmap(student.env.generator)(jax.random.split(jax.random.key(9), 64))
+    solvable = np.asarray(jax.vmap(st.is_solvable)(levels))
+    untrained = student.init(jax.random.key(0)).params
+    before = np.asarray(student.solve_rates(jax.random.key(1), untrained, levels, 4))
+    after = np.asarray(student.solve_rates(jax.random.key(1), carry["student"].params, levels, 4))
+    assert after[solvable].mean() >= 0.7
+    assert before[solvable].mean() < 0.4

@@ -27,7 +27,14 @@ from flax.training.train_state import TrainState
 from omnigym.agents import common, ppo
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
-from omnigym.envs.maze import HOLDOUT_13, Maze, MazeLevel, RandomWallsGenerator, load_levels
+from omnigym.envs.maze import (
+    HOLDOUT_13,
+    Maze,
+    MazeLevel,
+    RandomWallsGenerator,
+    is_solvable,
+    load_levels,
+)
 from omnigym.wrappers.autoreset import select_where
 
 SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
@@ -284,13 +291,14 @@ def make_ued_loop(
 
     ``init(key, student_state)`` builds the method's carry (the student state
     under ``"student"``); ``update(carry, key) -> (carry, metrics)`` does one
-    outer step. Metrics gain ``env_steps`` and the holdout solve rates of the
-    final student (``holdout_solve_rate``: the mean; per level under
-    ``holdout/<name>``), computed once after training.
+    outer step. Metrics gain ``env_steps`` and, unless ``holdout_levels`` is
+    empty, the hold-out solve rates of the final student
+    (``holdout_solve_rate``: the mean; per level under ``holdout/<name>``),
+    computed once after training.
     """
     steps_per_update = config.num_envs * config.num_steps
     updates = common.num_updates(config)
-    holdout = holdout_levels(config)
+    holdout = holdout_levels(config) if config.holdout_levels else None
 
     def train(key: jax.Array):
         key_student, key_init, key_loop, key_eval = jax.random.split(key, 4)
@@ -305,6 +313,8 @@ def make_ued_loop(
 
         inputs = (jnp.arange(updates), jax.random.split(key_loop, updates))
         carry, metrics = jax.lax.scan(one_update, carry, inputs)
+        if holdout is None:
+            return carry, metrics
         rates = student.solve_rates(
             key_eval, carry["student"].params, holdout, config.eval_attempts
         )
@@ -314,3 +324,31 @@ def make_ued_loop(
         return carry, metrics
 
     return train
+
+
+def save_student_gif(
+    student: Student, params: Any, level: MazeLevel, path: str, seed: int = 0, max_steps: int = 250
+) -> tuple[int, bool]:
+    """GIF of the student (sampling its policy) playing ``level`` once.
+
+    Returns ``(frames, solved)``.
+    """
+    import imageio
+
+    env, env_params = student.env, student.env_params
+    act = jax.jit(lambda key, obs: jax.random.categorical(key, student.network.apply(params, obs)[0]))
+    step = jax.jit(lambda key, state, action: env.transition(key, state, action, env_params))
+    key = jax.random.key(seed)
+    obs, state = env.reset_to_level(key, level, env_params)
+    frames, solved = [env.render(state, env_params)], False
+    for _ in range(max_steps):
+        key, key_act, key_step = jax.random.split(key, 3)
+        action = act(key_act, obs)
+        obs, state, reward, terminated, truncated, _ = step(key_step, state, action)
+        frames.append(env.render(state, env_params))
+        if bool(terminated | truncated):
+            solved = float(reward) > 0
+            frames.extend([frames[-1]] * 4)
+            break
+    imageio.mimsave(path, frames, duration=0.1, loop=0)
+    return len(frames), solved
