@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
-
-import jax
 
 from omnigym import benchmarking
 from omnigym.core.compilation_cache import enable_compilation_cache
@@ -57,18 +54,14 @@ def main() -> None:
         row["wall_s_including_compiles"] = time.perf_counter() - started
         rows.append(row)
         print(json.dumps(row, indent=1), flush=True)
-    result = {
+    report = {
         "benchmark": "craftax_gc_throughput",
         "env_id": args.env_id,
         "policy": "uniform random actions",
         "reset_ratio": RESET_RATIO,
-        "machine": benchmarking.machine_description(),
-        "command": "python " + " ".join(sys.argv),
         "results": rows,
     }
-    out = Path(__file__).parent / "results" / f"{args.env_id}_throughput_{jax.default_backend()}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    benchmarking.write_result(Path(__file__).parent / "results", f"{args.env_id}_throughput", report)
 
 
 if __name__ == "__main__":

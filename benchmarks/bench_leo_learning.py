@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import jax
@@ -110,8 +109,7 @@ def save(args: argparse.Namespace, results: dict, stem: Path) -> None:
         "seed": args.seed,
         "eval": {"repeats": args.eval_repeats, "steps": args.eval_steps},
         "learners": results,
-        "machine": benchmarking.machine_description(),
-        "command": "python " + " ".join(sys.argv),
+        **benchmarking.provenance(),
     }
     path.write_text(json.dumps(report, indent=1))
     plot(

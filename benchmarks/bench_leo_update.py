@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -114,8 +113,7 @@ def main() -> None:
         "hidden_sizes": args.hidden,
         "results": rows,
         "paper_reference": "more than 250x on GPU (LEO paper abstract)",
-        "machine": benchmarking.machine_description(),
-        "command": "python " + " ".join(sys.argv),
+        **benchmarking.provenance(),
     }
     out = Path(__file__).parent / "results" / f"leo_update_throughput_{jax.default_backend()}.json"
     out.parent.mkdir(exist_ok=True)

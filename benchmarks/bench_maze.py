@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-
-import jax
 
 import omnigym
 from omnigym import benchmarking
 from omnigym.core.compilation_cache import enable_compilation_cache
+from omnigym.envs.maze.generator import default_num_walls
 
 
 def main() -> None:
@@ -36,7 +34,7 @@ def main() -> None:
     enable_compilation_cache()
     rows = []
     for size in args.sizes:
-        walls = round(60 * size * size / 169)  # the same wall density as 60 on 13x13
+        walls = default_num_walls(size, size)  # 60 on 13x13, the same density elsewhere
         kwargs = {"size": size, "num_walls": walls}
         env, params = omnigym.make("UED-Maze-v0", **kwargs)
         for n in args.num_envs:
@@ -70,16 +68,8 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    result = {
-        "benchmark": "maze_throughput",
-        "policy": "uniform random actions",
-        "machine": benchmarking.machine_description(),
-        "command": "python " + " ".join(sys.argv),
-        "results": rows,
-    }
-    out = Path(__file__).parent / "results" / f"maze_throughput_{jax.default_backend()}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {out}")
+    report = {"benchmark": "maze_throughput", "policy": "uniform random actions", "results": rows}
+    benchmarking.write_result(Path(__file__).parent / "results", "maze_throughput", report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -107,8 +106,7 @@ def main() -> None:
             "total_timesteps": args.total_timesteps,
             "config": dataclasses.asdict(config),
             "methods": results,
-            "machine": benchmarking.machine_description(),
-            "command": "python " + " ".join(sys.argv),
+            **benchmarking.provenance(),
         }
         out.write_text(json.dumps(report, indent=1) + "\n")
         title = f"UED maze 13x13, {args.total_timesteps:,} student steps, seeds {args.seeds}"

@@ -7,7 +7,9 @@ per second. Random actions throughout.
 from __future__ import annotations
 
 import platform
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import jax
@@ -150,3 +152,19 @@ def machine_description() -> dict[str, Any]:
         "jax_devices": [str(d) for d in jax.devices()],
         "jax_version": jax.__version__,
     }
+
+
+def provenance() -> dict[str, Any]:
+    """What every result file records: the machine and the command that made it."""
+    return {"machine": machine_description(), "command": "python " + " ".join(sys.argv)}
+
+
+def write_result(directory: Path, stem: str, report: dict[str, Any]) -> Path:
+    """Write ``report`` with its provenance to ``directory/<stem>_<backend>.json``."""
+    import json
+
+    path = Path(directory) / f"{stem}_{jax.default_backend()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**report, **provenance()}, indent=2) + "\n")
+    print(f"saved {path}")
+    return path

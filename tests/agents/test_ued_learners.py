@@ -9,7 +9,7 @@ import pytest
 
 from omnigym.agents.ued import degen, dr, plr
 from omnigym.agents.ued import student as st
-from omnigym.envs.maze import MazeLevel
+from omnigym.envs.maze import MazeLevel, is_solvable
 
 TINY = st.UEDConfig(
     num_envs=8,
@@ -150,7 +150,7 @@ def test_the_student_learns_small_open_mazes(method):
     carry, _ = jax.jit(make(config))(jax.random.key(0))
     student = st.make_student(config)
     levels = jax.vmap(student.env.generator)(jax.random.split(jax.random.key(9), 64))
-    solvable = np.asarray(jax.vmap(st.is_solvable)(levels))
+    solvable = np.asarray(jax.vmap(is_solvable)(levels))
     untrained = student.init(jax.random.key(0)).params
     before = np.asarray(student.solve_rates(jax.random.key(1), untrained, levels, 4))
     after = np.asarray(student.solve_rates(jax.random.key(1), carry["student"].params, levels, 4))

@@ -225,3 +225,11 @@ def test_batched_holdout_levels_step_under_vmap(maze):
     assert obs["image"].shape == (8, 5, 5, 3)
     out = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, jnp.full(8, 2), params)
     assert out[2].shape == (8,)
+
+
+def test_default_wall_count_keeps_the_13x13_density():
+    assert RandomWallsGenerator(13, 13).num_walls == 60
+    assert RandomWallsGenerator(25, 25).num_walls == 222
+    assert Maze(5, 5).generator.num_walls == 9
+    env, params = omnigym.make("UED-Maze-DEGen-v0", size=5)
+    assert env.reset(jax.random.key(0), params)[1].wall_map.shape == (5, 5)

@@ -53,9 +53,8 @@ class GeneratorNetwork(nn.Module):
         batch = obs["agent_dir"].shape
         x = jnp.concatenate(
             [
-                obs["image"].reshape(*batch, -1),
+                st.view_features(obs),
                 obs["generated"].reshape(*batch, -1),
-                jax.nn.one_hot(obs["agent_dir"], 4),
                 obs["goal_placed"][..., None].astype(jnp.float32),
                 obs["progress"],
             ],

@@ -32,7 +32,6 @@ from omnigym.envs.maze import (
     Maze,
     MazeLevel,
     RandomWallsGenerator,
-    is_solvable,
     load_levels,
 )
 from omnigym.wrappers.autoreset import select_where
@@ -51,7 +50,7 @@ class UEDConfig:
     """
 
     maze_size: int = 13
-    num_walls: int = 60
+    num_walls: int | None = None  # 60 on 13x13, the same density at other sizes
     agent_view_size: int = 5
     fully_observable: bool = False
     max_steps_in_episode: int = 250
@@ -102,6 +101,14 @@ def make_maze(config: UEDConfig) -> tuple[Maze, Any]:
     return env, env.default_params.replace(max_steps_in_episode=config.max_steps_in_episode)
 
 
+def view_features(obs: dict) -> jax.Array:
+    """The flattened view image and one-hot direction of a batch of maze observations."""
+    batch = obs["agent_dir"].shape
+    return jnp.concatenate(
+        [obs["image"].reshape(*batch, -1), jax.nn.one_hot(obs["agent_dir"], 4)], axis=-1
+    )
+
+
 class StudentNetwork(nn.Module):
     """Actor and critic torsos on the flattened view and direction."""
 
@@ -110,10 +117,7 @@ class StudentNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: dict) -> tuple[jax.Array, jax.Array]:
-        batch = obs["agent_dir"].shape
-        x = jnp.concatenate(
-            [obs["image"].reshape(*batch, -1), jax.nn.one_hot(obs["agent_dir"], 4)], axis=-1
-        )
+        x = view_features(obs)
         actor = common.Torso(self.hidden_sizes)(x)
         logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(actor)
         value = nn.Dense(1)(common.Torso(self.hidden_sizes)(x))[..., 0]

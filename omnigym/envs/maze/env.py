@@ -57,7 +57,7 @@ class Maze(Environment):
         self.max_height, self.max_width = max_height, max_width
         self.agent_view_size = agent_view_size
         self.fully_observable = fully_observable
-        self.generator = generator or RandomWallsGenerator(max_height, max_width, num_walls=60)
+        self.generator = generator or RandomWallsGenerator(max_height, max_width)
         if (self.generator.max_height, self.generator.max_width) != (max_height, max_width):
             raise ValueError(
                 f"the generator makes {self.generator.max_width}x{self.generator.max_height} "
@@ -216,11 +216,14 @@ def view_offsets(view_size: int) -> np.ndarray:
 
 def make_maze(
     size: int = 13,
-    num_walls: int = 60,
+    num_walls: int | None = None,
     agent_view_size: int = 5,
     fully_observable: bool = False,
 ) -> Maze:
-    """``UED-Maze-v0``: a ``size x size`` maze with domain-randomised levels."""
+    """``UED-Maze-v0``: a ``size x size`` maze with domain-randomised levels.
+
+    ``num_walls`` defaults to 60 on 13x13 and the same density at other sizes.
+    """
     if size < 2:
         raise ValueError(f"size must be at least 2, got {size}.")
     return Maze(

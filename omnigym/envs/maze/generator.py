@@ -36,6 +36,11 @@ HOLDOUT_LARGE = ("PerfectMaze19", "FourRooms19", "PerfectMaze25", "SixteenRooms2
 UNREACHABLE = 1_000_000
 
 
+def default_num_walls(height: int, width: int) -> int:
+    """60 walls on 13x13 (the UED literature's DR), the same density elsewhere."""
+    return round(60 * height * width / 169)
+
+
 def holdout_names() -> tuple[str, ...]:
     """Every level shipped in ``omnigym/envs/maze/levels``."""
     return HOLDOUT_13 + HOLDOUT_LARGE
@@ -71,6 +76,8 @@ class LevelGenerator(ConfigEquality):
 class RandomWallsGenerator(LevelGenerator):
     """Domain randomisation: ``num_walls`` wall cells drawn with replacement.
 
+    ``num_walls=None`` is 60 on 13x13 and the same density at other sizes.
+
     Agent and goal go to two distinct random cells first and walls never
     cover them (as JaxUED's ``make_level_generator``, which samples up to
     ``num_walls`` walls). Levels may be unsolvable: filter them with
@@ -81,12 +88,14 @@ class RandomWallsGenerator(LevelGenerator):
         self,
         height: int = 13,
         width: int = 13,
-        num_walls: int = 60,
+        num_walls: int | None = None,
         max_height: int | None = None,
         max_width: int | None = None,
     ):
         if height < 2 or width < 2:
             raise ValueError(f"a maze needs at least 2x2 cells, got {width}x{height}.")
+        if num_walls is None:
+            num_walls = default_num_walls(height, width)
         if not 0 <= num_walls <= height * width:
             raise ValueError(f"num_walls must lie in [0, {height * width}], got {num_walls}.")
         self.height, self.width, self.num_walls = height, width, num_walls
