@@ -7,8 +7,8 @@ policy (solve = reaching the goal within 250 steps).
 
     python benchmarks/bench_ued.py --total-timesteps 1000000 --seeds 0
 
-Writes ``benchmarks/results/ued_maze_<backend>.{json,png}``; methods already in
-the JSON with the same budget are kept, so methods can be run one at a time.
+Writes ``benchmarks/results/ued_maze_<backend>.{json,png}``; methods and seeds
+already in the JSON with the same budget are kept, so they can be run one at a time.
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def main() -> None:
     earlier = json.loads(out.read_text()) if out.exists() else {}
     results = earlier.get("methods", {}) if earlier.get("total_timesteps") == args.total_timesteps else {}
     for method in args.methods:
-        runs = [run(method, config, seed) for seed in args.seeds]
+        by_seed = {r["seed"]: r for r in results.get(method, {}).get("runs", [])}
+        by_seed.update({seed: run(method, config, seed) for seed in args.seeds})
+        runs = [by_seed[seed] for seed in sorted(by_seed)]
         results[method] = {
             "label": LABELS[method],
             "holdout_solve_rate_mean": round(float(np.mean([r["holdout_solve_rate"] for r in runs])), 4),
@@ -109,7 +111,8 @@ def main() -> None:
             **benchmarking.provenance(),
         }
         out.write_text(json.dumps(report, indent=1) + "\n")
-        title = f"UED maze 13x13, {args.total_timesteps:,} student steps, seeds {args.seeds}"
+        seeds = sorted({r["seed"] for row in results.values() for r in row["runs"]})
+        title = f"UED maze 13x13, {args.total_timesteps:,} student steps, seeds {seeds}"
         plot(results, config.holdout_levels, out.with_suffix(".png"), title)
         print(f"wrote {out} and {out.with_suffix('.png')}")
 

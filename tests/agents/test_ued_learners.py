@@ -44,6 +44,9 @@ def test_each_learner_runs_jitted_and_reports_holdout_solve_rates(method):
     assert set(k for k in metrics if k.startswith("holdout/")) == {
         f"holdout/{name}" for name in TINY.holdout_levels
     }
+    if method != "degen":  # the solver's metrics on the levels played
+        assert np.all((metrics["solvable_fraction"] >= 0) & (metrics["solvable_fraction"] <= 1))
+        assert np.all(metrics["shortest_path"] >= 0)
     trained = jax.tree.leaves(carry["student"].params)
     assert all(np.all(np.isfinite(leaf)) for leaf in trained)
 

@@ -13,6 +13,7 @@ from omnigym.envs.maze import (
     MazeLevel,
     PrefabGenerator,
     RandomWallsGenerator,
+    SolvableOnly,
     distance_to_goal,
     holdout_names,
     is_solvable,
@@ -233,3 +234,14 @@ def test_default_wall_count_keeps_the_13x13_density():
     assert Maze(5, 5).generator.num_walls == 9
     env, params = omnigym.make("UED-Maze-DEGen-v0", size=5)
     assert env.reset(jax.random.key(0), params)[1].wall_map.shape == (5, 5)
+
+
+def test_solvable_only_filters_unsolvable_levels():
+    dense = RandomWallsGenerator(9, 9, num_walls=35)
+    keys = jax.random.split(jax.random.key(0), 64)
+    assert not bool(jnp.all(jax.vmap(is_solvable)(jax.vmap(dense)(keys))))
+    filtered = jax.jit(jax.vmap(SolvableOnly(dense)))(keys)
+    assert bool(jnp.all(jax.vmap(is_solvable)(filtered)))
+    walled_in = MazeLevel.from_str(">#G")
+    never = SolvableOnly(PrefabGenerator([walled_in]), max_tries=3)
+    assert MazeLevel.to_str(never(jax.random.key(0))) == ">#G"  # gives up, no hang

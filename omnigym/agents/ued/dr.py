@@ -22,6 +22,7 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
         levels = new_levels(jax.random.split(key_levels, config.num_envs))
         traj = student.rollout(key_rollout, carry["student"].params, levels)
         state, loss = student.update(key_learn, carry["student"], traj)
-        return {"student": state}, {"loss": loss, **st.rollout_metrics(traj)}
+        metrics = {"loss": loss, **st.rollout_metrics(traj), **st.level_metrics(levels)}
+        return {"student": state}, metrics
 
     return st.make_ued_loop(config, student, init, update, log)

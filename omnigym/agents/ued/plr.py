@@ -47,11 +47,11 @@ def make_train(
 
     def explore(carry, key, levels):
         """Play and score ``levels`` without training; offer them to the buffer."""
-        key_rollout, _ = jax.random.split(key)
-        traj = student.rollout(key_rollout, carry["student"].params, levels)
+        traj = student.rollout(key, carry["student"].params, levels)
         score, best = student.level_scores(traj, jnp.zeros(num))
         buffer = lb.insert_levels(carry["buffer"], buffer_config, levels, score, best)
-        return {**carry, "buffer": buffer, "next_is_mutation": jnp.bool_(False)}, traj, 0.0
+        carry = {**carry, "buffer": buffer, "next_is_mutation": jnp.bool_(False)}
+        return carry, traj, levels, jnp.float32(0.0)
 
     def on_new(carry, key):
         key_levels, key_play = jax.random.split(key)
@@ -75,18 +75,20 @@ def make_train(
             "last_replayed": levels,
             "next_is_mutation": jnp.bool_(accel),
         }
-        return carry, traj, loss
+        return carry, traj, levels, loss
 
     def update(carry, key):
         key_choice, key_branch = jax.random.split(key)
         replay = lb.should_replay(key_choice, carry["buffer"], buffer_config)
         kind = jnp.where(carry["next_is_mutation"], MUTATE, jnp.where(replay, REPLAY, NEW))
-        carry, traj, loss = jax.lax.switch(kind, (on_new, on_replay, on_mutate), carry, key_branch)
+        branches = (on_new, on_replay, on_mutate)
+        carry, traj, levels, loss = jax.lax.switch(kind, branches, carry, key_branch)
         metrics = {
-            "loss": jnp.asarray(loss, jnp.float32),
+            "loss": loss,
             "update_kind": kind.astype(jnp.int32),
             "buffer_size": carry["buffer"].size,
             **st.rollout_metrics(traj),
+            **st.level_metrics(levels),
         }
         return carry, metrics
 

@@ -33,7 +33,9 @@ from omnigym.envs.maze import (
     MazeLevel,
     RandomWallsGenerator,
     load_levels,
+    shortest_path_length,
 )
+from omnigym.envs.maze.generator import UNREACHABLE
 from omnigym.wrappers.autoreset import select_where
 
 SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
@@ -270,6 +272,16 @@ def make_student(config: UEDConfig) -> Student:
 def holdout_levels(config: UEDConfig) -> MazeLevel:
     size = config.maze_size
     return load_levels(config.holdout_levels, size, size)
+
+
+def level_metrics(levels: MazeLevel) -> dict:
+    """Fraction of solvable levels in a batch and their mean shortest path (BFS moves)."""
+    lengths = jax.vmap(shortest_path_length)(levels)
+    solvable = lengths < UNREACHABLE
+    return {
+        "solvable_fraction": solvable.mean(),
+        "shortest_path": jnp.sum(jnp.where(solvable, lengths, 0)) / jnp.maximum(solvable.sum(), 1),
+    }
 
 
 def rollout_metrics(traj: Trajectory) -> dict:

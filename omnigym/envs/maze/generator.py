@@ -80,8 +80,8 @@ class RandomWallsGenerator(LevelGenerator):
 
     Agent and goal go to two distinct random cells first and walls never
     cover them (as JaxUED's ``make_level_generator``, which samples up to
-    ``num_walls`` walls). Levels may be unsolvable: filter them with
-    :func:`is_solvable` where that matters.
+    ``num_walls`` walls). Levels may be unsolvable: wrap the generator in
+    :class:`SolvableOnly` to filter them.
     """
 
     def __init__(
@@ -124,6 +124,34 @@ class RandomWallsGenerator(LevelGenerator):
             height=jnp.int32(self.height),
         )
         return level.pad_to(self.max_height, self.max_width)
+
+
+class SolvableOnly(LevelGenerator):
+    """``generator`` redrawn until its level is solvable (the BFS of :func:`is_solvable`).
+
+    Gives up after ``max_tries`` draws and returns the last (unsolvable) one,
+    so a generator that never makes a solvable level cannot hang a jitted loop.
+    """
+
+    def __init__(self, generator: LevelGenerator, max_tries: int = 100):
+        if max_tries < 1:
+            raise ValueError(f"max_tries must be positive, got {max_tries}.")
+        self.generator, self.max_tries = generator, max_tries
+        self.max_height, self.max_width = generator.max_height, generator.max_width
+        self.config = (generator, max_tries)
+
+    def __call__(self, key: jax.Array) -> MazeLevel:
+        def draw(carry):
+            key, tries, _ = carry
+            key, key_level = jax.random.split(key)
+            return key, tries + 1, self.generator(key_level)
+
+        def keep_drawing(carry):
+            _, tries, level = carry
+            return (tries < self.max_tries) & ~is_solvable(level)
+
+        first = draw((key, jnp.int32(0), None))
+        return jax.lax.while_loop(keep_drawing, draw, first)[2]
 
 
 class PrefabGenerator(LevelGenerator):
