@@ -67,12 +67,13 @@ def plot(results: dict, levels: tuple[str, ...], path: Path, title: str) -> None
         rates = [np.mean([r["holdout"][level] for r in row["runs"]]) for level in levels]
         label = f"{LABELS[method]} (mean {row['holdout_solve_rate_mean']:.2f})"
         bars.bar(np.arange(len(levels)) + i * width, rates, width, label=label)
-        first = row["runs"][0]["curve"]
+        first, first_seed = row["runs"][0]["curve"], row["runs"][0]["seed"]
         curves.plot(first["env_steps"], first["mean_return"], label=LABELS[method])
     bars.set_xticks(np.arange(len(levels)) + 0.4 - width / 2, levels, rotation=30, fontsize=7)
     bars.set_ylabel("hold-out solve rate")
     bars.set_ylim(0, 1)
     bars.legend(fontsize=7)
+    curves.set_title(f"training curves, seed {first_seed}", fontsize=8)
     curves.set_xlabel("student steps")
     curves.set_ylabel("mean return on training levels")
     fig.suptitle(title, fontsize=9)
