@@ -242,7 +242,7 @@ class DEGenMaze(Environment):
         student_obs = self.maze.get_obs(state.student)
         positions, inside = self.view_cells(state)
         generated = ~inside | self._cell(state.generated, positions)
-        budget = params.student_budget if params is not None else 512
+        budget = (params or self.default_params).student_budget
         progress = jnp.stack(
             [state.student_steps / budget, state.generator_steps / (self.size * self.size)]
         )
@@ -261,10 +261,7 @@ class DEGenMaze(Environment):
         if mode != "rgb_array":
             raise ValueError(f"{self.name} renders mode 'rgb_array', got {mode!r}.")
         state = jax.device_get(state)
-        positions, inside = (np.asarray(v) for v in self.view_cells(state))
-        view = np.zeros((self.size, self.size), bool)
-        for x, y in positions[inside]:
-            view[y, x] = True
+        view = viewer.cells_mask(self.view_cells(state)[0], self.size, self.size)
         goal = None if state.goal_pos[0] == NO_GOAL else state.goal_pos
         return viewer.render_grid(
             state.wall_map,

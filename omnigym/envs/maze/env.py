@@ -182,10 +182,8 @@ class Maze(Environment):
         state = jax.device_get(state)
         view = None
         if not self.fully_observable:
-            view = np.zeros((self.max_height, self.max_width), bool)
-            for x, y in np.asarray(self.view_positions(state.agent_pos, state.agent_dir)).reshape(-1, 2):
-                if 0 <= x < self.max_width and 0 <= y < self.max_height:
-                    view[y, x] = True
+            positions = self.view_positions(state.agent_pos, state.agent_dir)
+            view = viewer.cells_mask(positions, self.max_height, self.max_width)
         return viewer.render_grid(
             state.level.wall_map,
             state.level.goal_pos,

@@ -17,6 +17,15 @@ UNSEEN = (112, 39, 195)
 VIEW_TINT = (60, 60, 60)
 
 
+def cells_mask(positions: np.ndarray, height: int, width: int) -> np.ndarray:
+    """bool[height, width]: the cells of ``positions`` (x, y pairs) inside the grid."""
+    positions = np.asarray(positions).reshape(-1, 2)
+    inside = (positions >= 0).all(axis=1) & (positions[:, 0] < width) & (positions[:, 1] < height)
+    mask = np.zeros((height, width), bool)
+    mask[positions[inside, 1], positions[inside, 0]] = True
+    return mask
+
+
 def _triangle(tile: int, direction: int) -> np.ndarray:
     """bool[tile, tile]: a triangle pointing right, down, left or up."""
     ys, xs = np.mgrid[0:tile, 0:tile] + 0.5
