@@ -11,13 +11,15 @@ import jax
 import pytest
 
 import omnigym
+from omnigym.core.registry import make_single_agent
 from omnigym.core.compilation_cache import enable_compilation_cache
 
 enable_compilation_cache()
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 #: Every single-agent JAX id runs the conformance suite.
-JAX_ENV_IDS = [i for i in omnigym.list_envs() if omnigym.spec(i).kind == "jax"]
+#: Every id with a single-agent view (mean-field games: the representative agent).
+JAX_ENV_IDS = [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +30,7 @@ def make_env():
     def _make(env_id: str, **kwargs):
         key = (env_id, tuple(sorted(kwargs.items())))
         if key not in cache:
-            cache[key] = omnigym.make(env_id, **kwargs)
+            cache[key] = make_single_agent(env_id, **kwargs)
         return cache[key]
 
     return _make

@@ -117,8 +117,8 @@ def test_gymnasium_adapter_rejects_bad_input(env_id):
             env.reset(options={"goal": 0})
 
 
-def test_rgb_render_through_gymnasium(env_id):
-    if "rgb_array" not in omnigym.make(env_id)[0].render_modes:
+def test_rgb_render_through_gymnasium(env_id, make_env):
+    if "rgb_array" not in make_env(env_id)[0].render_modes:
         pytest.skip(f"{env_id} has no rgb_array rendering")
     env = gymnasium.make(env_id, render_mode="rgb_array")
     env.reset(seed=0)

@@ -90,12 +90,28 @@ def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
     return env, env.default_params
 
 
+#: Kinds with a single-agent view, registered with Gymnasium.
+SINGLE_AGENT_KINDS = ("jax", "mean_field")
+
+
+def make_single_agent(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
+    """``make`` for ids with a single-agent view: a mean-field game comes back
+    as its representative-agent env (the population plays uniformly)."""
+    env, params = make(env_id, **kwargs)
+    kind = spec(env_id).kind
+    if kind == "mean_field":
+        return env.representative_agent(params=params)
+    if kind not in SINGLE_AGENT_KINDS:
+        raise ValueError(f"{env_id} is a {kind!r} env; it has no single-agent view.")
+    return env, params
+
+
 def register_with_gymnasium() -> None:
-    """Register every single-agent id with Gymnasium (single and vector entry points)."""
+    """Register every id with a single-agent view with Gymnasium (single and vector)."""
     import gymnasium
 
     for env_spec in _REGISTRY.values():
-        if env_spec.id in gymnasium.registry or env_spec.kind != "jax":
+        if env_spec.id in gymnasium.registry or env_spec.kind not in SINGLE_AGENT_KINDS:
             continue
         gymnasium.register(
             id=env_spec.id,

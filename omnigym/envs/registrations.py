@@ -46,3 +46,24 @@ register(
         max_episode_steps=512 + 13 * 13,
     )
 )
+
+MEAN_FIELD_GAMES = (
+    ("MFG-LinearQuadratic-v0", "make_linear_quadratic", 30,
+     "Linear-quadratic MFG with a common shock; the public obs is the mean only."),
+    ("MFG-BeachBar-v0", "make_beach_bar", 30,
+     "Beach bar that may close at T/2 (common noise); crowd aversion as an option."),
+    ("MFG-Crowd-v0", "make_crowd", 10,
+     "Crowd modelling: 1-D ring (default), 2-D torus or four rooms, as in OpenSpiel."),
+    ("MFG-Macro-v0", "make_macro", 128,
+     "Heterogeneous-agent macroeconomy: wealth x income grid, TFP shocks, prices."),
+)
+for _id, _factory, _horizon, _description in MEAN_FIELD_GAMES:
+    register(
+        EnvSpec(
+            id=_id,
+            entry_point=f"omnigym.envs.mfg:{_factory}",
+            description=_description,
+            kind="mean_field",
+            max_episode_steps=_horizon,
+        )
+    )

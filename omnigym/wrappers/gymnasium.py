@@ -289,9 +289,9 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
 
 def make_gymnasium_env(env_id: str, render_mode: str | None = None, **kwargs: Any):
     """Gymnasium ``entry_point`` of every omnigym id."""
-    from omnigym.core.registry import make
+    from omnigym.core.registry import make_single_agent
 
-    env, params = make(env_id, **kwargs)
+    env, params = make_single_agent(env_id, **kwargs)
     return gymnasium_env(env, params, render_mode)
 
 
@@ -305,9 +305,9 @@ def make_gymnasium_vector_env(
     **kwargs: Any,
 ):
     """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``)."""
-    from omnigym.core.registry import make
+    from omnigym.core.registry import make_single_agent
 
-    env, params = make(env_id, **kwargs)
+    env, params = make_single_agent(env_id, **kwargs)
     if max_episode_steps is not None:
         params = params.replace(max_steps_in_episode=max_episode_steps)
     return GymnasiumVectorEnv(env, num_envs, params, autoreset_mode, reset_ratio, render_mode)

@@ -1,0 +1,124 @@
+"""Exact evaluation on a mean-field game: flows, values, best responses, exploitability.
+
+Everything here is exact given one sample of the common noise: the
+population flow ``mu_0..mu_T`` comes from the game's pushforward, and values
+come from backward induction through the game's kernel (``continuation``).
+Averages over common noise are Monte-Carlo averages over sampled paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from omnigym.core.mean_field import MeanFieldGame, PopulationState
+
+#: ``policy_fn(carry, public_obs, state) -> (carry, policy_table)``
+PolicyFn = Callable[[Any, jax.Array, PopulationState], tuple[Any, jax.Array]]
+
+
+@struct.dataclass
+class MeanFieldPath:
+    """One common-noise path of the population under a policy."""
+
+    states: PopulationState  # leaves stacked over t = 0..T-1: the state each step starts in
+    final: PopulationState  # the state at T
+    policies: jax.Array  # (T, S, A): what the population played
+    rewards: jax.Array  # (T, S, A)
+    observations: jax.Array  # (T, O): public observation at each decision
+
+
+def rollout(
+    key: jax.Array, game: MeanFieldGame, params: Any, policy_fn: PolicyFn, carry: Any = None
+) -> MeanFieldPath:
+    """Run the population for ``T`` steps from a reset, one common-noise path."""
+    key_reset, key_steps = jax.random.split(key)
+    obs, state = game.reset(key_reset, params)
+
+    def step(loop, key_t):
+        carry, obs, state = loop
+        carry, policy = policy_fn(carry, obs, state)
+        next_obs, next_state, rewards, _, _, _ = game.step_env(key_t, state, policy, params)
+        return (carry, next_obs, next_state), (state, policy, rewards, obs)
+
+    (_, _, final), (states, policies, rewards, observations) = jax.lax.scan(
+        step, (carry, obs, state), jax.random.split(key_steps, game.horizon)
+    )
+    return MeanFieldPath(states, final, policies, rewards, observations)
+
+
+def tabular_policy_fn(table: jax.Array) -> PolicyFn:
+    """A ``(T, S, A)`` table as a policy function (it ignores the observation)."""
+
+    def policy_fn(carry, obs, state):
+        return carry, table[state.time]
+
+    return policy_fn
+
+
+def tabular_rollout(key: jax.Array, game: MeanFieldGame, params: Any, table: jax.Array):
+    return rollout(key, game, params, tabular_policy_fn(table))
+
+
+def _backward(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma: float, greedy: bool):
+    """Backward induction along ``path``: values ``(T+1, S)`` and Q ``(T, S, A)``."""
+    terminal = jnp.asarray(game.terminal_reward(path.final, params), path.rewards.dtype)
+
+    def step(values_next, inputs):
+        state, policy, rewards = inputs
+        q = rewards + gamma * game.continuation(values_next, state, params)
+        values = jnp.max(q, -1) if greedy else jnp.sum(policy * q, -1)
+        values = values.astype(values_next.dtype)
+        return values, (values, q)
+
+    _, (values, q) = jax.lax.scan(
+        step, terminal, (path.states, path.policies, path.rewards), reverse=True
+    )
+    return jnp.concatenate([values, terminal[None]]), q
+
+
+def policy_values(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma: float = 1.0):
+    """Exact ``V_pi`` (``(T+1, S)``) and ``Q_pi`` (``(T, S, A)``) of the population's
+    own policy against its own flow on this path."""
+    return _backward(game, params, path, gamma, greedy=False)
+
+
+def best_response(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma: float = 1.0):
+    """Best response to the flow on this path: ``V_BR`` (``(T+1, S)``), ``Q_BR``.
+
+    What kind of best response: backward induction against *this path's*
+    realised flow, so it knows the path's future common noise (an
+    anticipative, path-wise best response, as in MFAX). Averaged over paths
+    it upper-bounds the best response of an agent that only sees the public
+    history; without common noise the two coincide and this is the exact
+    best response (OpenSpiel's ``BestResponse``).
+    """
+    return _backward(game, params, path, gamma, greedy=True)
+
+
+def exploitability_of_path(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma=1.0):
+    """``sum_s mu_0(s) (V_BR(s) - V_pi(s))`` on one path."""
+    v_pi, _ = policy_values(game, params, path, gamma)
+    v_br, _ = best_response(game, params, path, gamma)
+    mu0 = path.states.distribution[0]
+    return jnp.dot(mu0, v_br[0] - v_pi[0])
+
+
+def exploitability(
+    key: jax.Array, game: MeanFieldGame, params: Any, policy_fn: PolicyFn, carry: Any = None,
+    num_paths: int = 8, gamma: float = 1.0,
+) -> jax.Array:
+    """Mean exploitability over ``num_paths`` common-noise paths (see :func:`best_response`)."""
+    paths = jax.vmap(lambda k: rollout(k, game, params, policy_fn, carry))(
+        jax.random.split(key, num_paths)
+    )
+    return jnp.mean(jax.vmap(lambda p: exploitability_of_path(game, params, p, gamma))(paths))
+
+
+def expected_return(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma=1.0):
+    """The population's mean return on this path, ``sum_s mu_0(s) V_pi(s)``."""
+    v_pi, _ = policy_values(game, params, path, gamma)
+    return jnp.dot(path.states.distribution[0], v_pi[0])

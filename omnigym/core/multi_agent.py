@@ -1,0 +1,134 @@
+"""The multi-agent JAX env contract (DESIGN.md, contract 2).
+
+Like the single-agent contract, with dicts keyed by a static tuple of agent
+names, per-agent ``terminated``/``truncated``, and an ``alive`` mask in
+``info`` instead of changing shapes:
+
+* ``reset(key, params) -> (obs: dict, state)``
+* ``step(key, state, actions: dict, params)
+  -> (obs, state, rewards, terminated, truncated, info)`` (dicts per agent)
+
+Subclasses implement ``reset_env`` and ``step_env`` on *stacked* arrays
+(agent axis first), which is what jit and vmap want; the dict interface is a
+thin layer on top. ``step`` auto-resets when every agent is done.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from omnigym.core.environment import ConfigEquality, canonicalize
+
+
+class MultiAgentEnvironment(ConfigEquality):
+    """Base class of omnigym's multi-agent JAX envs (see module doc)."""
+
+    #: Agent names, fixed for the env's lifetime.
+    agents: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def default_params(self) -> Any:
+        raise NotImplementedError
+
+    def observation_space(self, agent: str, params: Any):
+        raise NotImplementedError
+
+    def action_space(self, agent: str, params: Any):
+        raise NotImplementedError
+
+    def reset_env(self, key: jax.Array, params: Any) -> tuple[dict, Any]:
+        raise NotImplementedError
+
+    def step_env(
+        self, key: jax.Array, state: Any, actions: jax.Array, params: Any
+    ) -> tuple[dict, Any, jax.Array, jax.Array, jax.Array]:
+        """Pure transition on stacked actions: ``(obs, state, rewards, terminated, truncated)``."""
+        raise NotImplementedError
+
+    def alive(self, state: Any) -> jax.Array:
+        """Which agents are still in play, ``(num_agents,)`` bool; all by default."""
+        del state
+        return jnp.ones(len(self.agents), jnp.bool_)
+
+    # ------------------------------------------------------------------ helpers
+    def stack(self, per_agent: dict[str, Any]) -> jax.Array:
+        """A dict keyed by agent to one array with the agent axis first."""
+        missing = [a for a in self.agents if a not in per_agent]
+        extra = [a for a in per_agent if a not in self.agents]
+        if missing or extra:
+            raise ValueError(
+                f"{self.name}: expected one action per agent {list(self.agents)}; "
+                f"missing {missing}, unknown {extra}."
+            )
+        return jnp.stack([jnp.asarray(per_agent[a]) for a in self.agents])
+
+    def unstack(self, stacked: jax.Array) -> dict[str, jax.Array]:
+        """The inverse of :meth:`stack`."""
+        return {agent: stacked[i] for i, agent in enumerate(self.agents)}
+
+    def check_actions(self, actions: jax.Array, params: Any) -> None:
+        """Trace-time check of the stacked actions' shape and kind."""
+        space = self.action_space(self.agents[0], params)
+        expected = (len(self.agents), *space.shape)
+        if tuple(np.shape(actions)) != expected:
+            raise ValueError(
+                f"{self.name}: expected actions of shape {tuple(space.shape)} per agent "
+                f"({expected} stacked), got {tuple(np.shape(actions))}."
+            )
+        if hasattr(space, "n") and jnp.result_type(actions).kind not in "iub":
+            raise TypeError(
+                f"{self.name}: expected integer actions in [0, {space.n}), "
+                f"got dtype {jnp.result_type(actions)}."
+            )
+
+    # ----------------------------------------------------------------- contract
+    def transition(self, key: jax.Array, state: Any, actions: dict, params: Any):
+        """One step without auto-reset, with dict inputs and outputs."""
+        stacked = self.stack(actions)
+        self.check_actions(stacked, params)
+        obs, next_state, rewards, terminated, truncated = self.step_env(
+            key, state, stacked, params
+        )
+        truncated = jnp.logical_and(truncated, jnp.logical_not(terminated))
+        info = {"alive": self.alive(next_state)}
+        return (
+            canonicalize(obs),
+            canonicalize(next_state),
+            self.unstack(jnp.asarray(rewards, jnp.float32)),
+            self.unstack(jnp.asarray(terminated, jnp.bool_)),
+            self.unstack(jnp.asarray(truncated, jnp.bool_)),
+            info,
+        )
+
+    @partial(jax.jit, static_argnames=("self",))
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[dict, Any]:
+        params = self.default_params if params is None else params
+        obs, state = self.reset_env(key, params)
+        return canonicalize(obs), canonicalize(state)
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state: Any, actions: dict, params: Any = None):
+        """Step and, once every agent is done, reset (the final obs stays in info)."""
+        params = self.default_params if params is None else params
+        key_step, key_reset = jax.random.split(key)
+        obs_st, state_st, rewards, terminated, truncated, info = self.transition(
+            key_step, state, actions, params
+        )
+        obs_re, state_re = self.reset(key_reset, params)
+        done = jnp.all(
+            jnp.logical_or(self.stack(terminated), self.stack(truncated)) | ~info["alive"]
+        )
+        pick = lambda r, s: jax.lax.select(done, r, s)  # noqa: E731
+        obs = jax.tree.map(pick, obs_re, obs_st)
+        next_state = jax.tree.map(pick, state_re, state_st)
+        info = {**info, "final_observation": obs_st, "episode_done": done}
+        return obs, next_state, rewards, terminated, truncated, info

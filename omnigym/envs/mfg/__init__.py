@@ -1,0 +1,16 @@
+"""Mean-field games with common noise (population level; see ``omnigym.core.mean_field``)."""
+
+from omnigym.envs.mfg.beach_bar import BeachBar, BeachBarParams, make_beach_bar
+from omnigym.envs.mfg.crowd import CrowdModelling, CrowdParams, four_rooms_walls, make_crowd
+from omnigym.envs.mfg.linear_quadratic import (
+    LinearQuadratic,
+    LinearQuadraticParams,
+    make_linear_quadratic,
+)
+from omnigym.envs.mfg.macro import Macroeconomy, MacroParams, make_macro
+
+__all__ = [
+    "BeachBar", "BeachBarParams", "CrowdModelling", "CrowdParams", "LinearQuadratic",
+    "LinearQuadraticParams", "Macroeconomy", "MacroParams", "four_rooms_walls",
+    "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
+]

@@ -1,0 +1,128 @@
+"""Linear-quadratic mean-field game with common noise (MFAX's setting).
+
+Positions ``0..S-1`` on a line (clipped at the ends), moves ``a`` in
+``-3..3``. A step goes to ``clip(s + a + round(sigma rho eps_t) + n)``, where
+``n`` is the idiosyncratic noise (atoms ``round(k sigma sqrt(1 - rho^2))``,
+``k = -3..3``, weighted by a normal pdf) and ``eps_t`` is the common shock:
+``z`` in ``{-1, +1}`` is drawn at reset, and ``eps_t = -shock z`` before
+``shock_early_end``, ``+shock z`` after ``shock_late_start``, 0 between.
+With ``common_noise=False``, ``z = 0``.
+
+Reward ``r_t(s, a) = -c_a a^2 + q a (m_{t+1} - s) - kappa/2 (m_{t+1} - s)^2``
+with ``m_{t+1}`` the population's mean position after the step, and the
+terminal reward ``-c_term/2 (m_T - s)^2``. The public observation is the
+mean position only, so ``z`` must be inferred from the drift of the mean:
+the game is partially observed, and policies that remember help.
+
+Departure from MFAX: the terminal cost is charged on the state at ``T``, in
+addition to the last step's reward (MFAX replaces the last step's reward).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from omnigym.core.mean_field import MeanFieldGame, PopulationState, check_nonnegative
+
+
+@struct.dataclass
+class LinearQuadraticParams:
+    sigma: float = 1.0
+    rho: float = 0.5
+    shock: float = 10.0
+    shock_early_end: int = 8
+    shock_late_start: int = 20
+    action_cost: float = 0.5
+    cross_cost: float = 0.1
+    kappa: float = 0.5
+    terminal_cost: float = 1.0
+    common_noise: bool = struct.field(pytree_node=False, default=True)
+
+
+class LinearQuadratic(MeanFieldGame):
+    """``MFG-LinearQuadratic-v0`` (see module doc)."""
+
+    partially_observed = True
+
+    def __init__(self, num_states: int = 99, horizon: int = 30, max_move: int = 3):
+        if num_states < 2 or horizon < 1 or max_move < 1:
+            raise ValueError(
+                f"expected num_states >= 2, horizon >= 1, max_move >= 1; got "
+                f"{num_states}, {horizon}, {max_move}."
+            )
+        self.num_states, self.horizon, self.max_move = int(num_states), int(horizon), int(max_move)
+        self.num_actions = 2 * self.max_move + 1
+        self.config = (self.num_states, self.horizon, self.max_move)
+
+    @property
+    def name(self) -> str:
+        return "MFG-LinearQuadratic"
+
+    def base_params(self) -> LinearQuadraticParams:
+        return LinearQuadraticParams()
+
+    def check_params(self, params: LinearQuadraticParams) -> None:
+        check_nonnegative(
+            params, "sigma", "rho", "shock", "action_cost", "cross_cost", "kappa", "terminal_cost"
+        )
+        if float(params.rho) > 1:
+            raise ValueError(f"rho: expected a weight in [0, 1], got {params.rho}.")
+
+    def moves(self) -> jax.Array:
+        return jnp.arange(-self.max_move, self.max_move + 1, dtype=jnp.float32)
+
+    def initial_distribution(self, params) -> jax.Array:
+        return jnp.full(self.num_states, 1.0 / self.num_states)
+
+    def initial_noise(self, key: jax.Array, params: LinearQuadraticParams) -> jax.Array:
+        if not params.common_noise:
+            return jnp.zeros((1,), jnp.float32)
+        return jnp.where(jax.random.bernoulli(key), 1.0, -1.0)[None]
+
+    def successors(self, state: PopulationState, params: LinearQuadraticParams):
+        k = self.moves()
+        atoms = jnp.round(k * params.sigma * jnp.sqrt(1.0 - params.rho**2))
+        weights = jnp.exp(-0.5 * k**2)
+        weights = weights / weights.sum()
+        t, z = state.time, state.noise[0]
+        eps = jnp.where(t < params.shock_early_end, -params.shock * z, 0.0)
+        eps = jnp.where(t > params.shock_late_start, params.shock * z, eps)
+        drift = jnp.round(params.sigma * params.rho * eps)
+        s = jnp.arange(self.num_states, dtype=jnp.float32)[:, None, None]
+        target = s + self.moves()[None, :, None] + drift + atoms[None, None, :]
+        target = jnp.clip(target, 0, self.num_states - 1).astype(jnp.int32)
+        prob = jnp.broadcast_to(weights, target.shape)
+        return target, prob
+
+    def _mean(self, distribution: jax.Array) -> jax.Array:
+        return jnp.dot(distribution, jnp.arange(self.num_states, dtype=jnp.float32))
+
+    def reward_table(self, state, next_state, params: LinearQuadraticParams):
+        gap = self._mean(next_state.distribution) - jnp.arange(self.num_states, dtype=jnp.float32)
+        a = self.moves()[None, :]
+        gap = gap[:, None]
+        return (
+            -params.action_cost * a**2
+            + params.cross_cost * a * gap
+            - 0.5 * params.kappa * gap**2
+        )
+
+    def terminal_reward(self, state, params: LinearQuadraticParams):
+        gap = self._mean(state.distribution) - jnp.arange(self.num_states, dtype=jnp.float32)
+        return -0.5 * params.terminal_cost * gap**2
+
+    def public_observation(self, state, params) -> jax.Array:
+        return (self._mean(state.distribution) / self.num_states)[None].astype(jnp.float32)
+
+    def state_features(self, params) -> jax.Array:
+        return (jnp.arange(self.num_states, dtype=jnp.float32) / self.num_states)[:, None]
+
+
+def make_linear_quadratic(
+    num_states: int = 99, horizon: int = 30, max_move: int = 3, **params
+) -> LinearQuadratic:
+    """``MFG-LinearQuadratic-v0``; keywords override :class:`LinearQuadraticParams`."""
+    return LinearQuadratic(num_states, horizon, max_move).configure(**params)
