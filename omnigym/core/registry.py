@@ -106,6 +106,20 @@ def make_single_agent(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
     return env, params
 
 
+def make_multi_agent(env_id: str, num_agents: int | None = None, **kwargs: Any):
+    """``make`` for ids with a multi-agent view: a mean-field game comes back as
+    its N-player env (``num_agents`` sampled individuals, 100 by default)."""
+    env, params = make(env_id, **kwargs)
+    kind = spec(env_id).kind
+    if kind == "mean_field":
+        return env.n_player(100 if num_agents is None else num_agents, params)
+    if kind != "multi_agent":
+        raise ValueError(f"{env_id} is a {kind!r} env; it has no multi-agent view.")
+    if num_agents is not None:
+        raise TypeError(f"{env_id} fixes its agents; num_agents does not apply.")
+    return env, params
+
+
 def register_with_gymnasium() -> None:
     """Register every id with a single-agent view with Gymnasium (single and vector)."""
     import gymnasium

@@ -34,14 +34,21 @@ class MeanFieldPath:
 def rollout(
     key: jax.Array, game: MeanFieldGame, params: Any, policy_fn: PolicyFn, carry: Any = None
 ) -> MeanFieldPath:
-    """Run the population for ``T`` steps from a reset, one common-noise path."""
+    """Run the population for ``T`` steps from a reset, one common-noise path.
+
+    The flow, rewards and observations are held fixed (``stop_gradient``);
+    only the recorded policies carry gradients, which is the representative
+    agent's (Nash) policy gradient, not the mean-field-control one.
+    """
     key_reset, key_steps = jax.random.split(key)
     obs, state = game.reset(key_reset, params)
 
     def step(loop, key_t):
         carry, obs, state = loop
         carry, policy = policy_fn(carry, obs, state)
-        next_obs, next_state, rewards, _, _, _ = game.step_env(key_t, state, policy, params)
+        next_obs, next_state, rewards, _, _, _ = jax.lax.stop_gradient(
+            game.step_env(key_t, state, policy, params)
+        )
         return (carry, next_obs, next_state), (state, policy, rewards, obs)
 
     (_, _, final), (states, policies, rewards, observations) = jax.lax.scan(
@@ -122,3 +129,24 @@ def expected_return(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma
     """The population's mean return on this path, ``sum_s mu_0(s) V_pi(s)``."""
     v_pi, _ = policy_values(game, params, path, gamma)
     return jnp.dot(path.states.distribution[0], v_pi[0])
+
+
+def reach_weighted(values: jax.Array, distributions: jax.Array) -> jax.Array:
+    """Average ``values[p, t, s, ...]`` over paths ``p``, weighting each path by how
+    much of its population is in ``s`` at ``t`` (plain mean where nobody is)."""
+    weights = distributions.reshape(distributions.shape + (1,) * (values.ndim - 3))
+    total = weights.sum(0)
+    weighted = (weights * values).sum(0) / jnp.maximum(total, 1e-30)
+    return jnp.where(total > 0, weighted, values.mean(0))
+
+
+def sample_paths(key: jax.Array, game: MeanFieldGame, params: Any, table: jax.Array, num_paths: int):
+    """``num_paths`` common-noise paths of the population playing the table."""
+    keys = jax.random.split(key, num_paths)
+    return jax.vmap(lambda k: tabular_rollout(k, game, params, table))(keys)
+
+
+def table_exploitability(key, game, params, table, num_paths: int = 1, gamma: float = 1.0):
+    """Exploitability of a ``(T, S, A)`` table, averaged over common-noise paths."""
+    paths = sample_paths(key, game, params, table, num_paths)
+    return jnp.mean(jax.vmap(lambda p: exploitability_of_path(game, params, p, gamma))(paths))
