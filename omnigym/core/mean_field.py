@@ -339,11 +339,10 @@ def individual_observation_space(game: MeanFieldGame, params: Any) -> spaces.Box
 
 
 def sample_successor(
-    key: jax.Array, game: MeanFieldGame, individual: jax.Array, action: jax.Array,
-    population: PopulationState, params: Any,
+    key: jax.Array, kernel: tuple[jax.Array, jax.Array], individual: jax.Array, action: jax.Array
 ) -> jax.Array:
-    """Draw one individual's next state from the kernel."""
-    next_index, prob = game.successors(population, params)
+    """Draw one individual's next state from the kernel ``game.successors(...)``."""
+    next_index, prob = kernel
     atom = jax.random.categorical(key, jnp.log(prob[individual, action]))
     return next_index[individual, action, atom].astype(jnp.int32)
 
@@ -418,7 +417,8 @@ class RepresentativeAgentEnv(Environment):
         key_pop, key_ind = jax.random.split(key)
         game, population = self.game, state.population
         policy = params.population_policy[jnp.minimum(state.time, game.horizon - 1)]
-        individual = sample_successor(key_ind, game, state.individual, action, population, params.game)
+        kernel = game.successors(population, params.game)
+        individual = sample_successor(key_ind, kernel, state.individual, action)
         _, next_population, rewards, terminated, _, info = game.step_env(
             key_pop, population, policy, params.game
         )
@@ -499,9 +499,10 @@ class NPlayerEnv(MultiAgentEnvironment):
         game = self.game
         key_noise, key_move = jax.random.split(key)
         keys = jax.random.split(key_move, self.num_agents)
-        individuals = jax.vmap(
-            lambda k, s, a: sample_successor(k, game, s, a, state.population, params)
-        )(keys, state.individuals, actions)
+        kernel = game.successors(state.population, params)
+        individuals = jax.vmap(lambda k, s, a: sample_successor(k, kernel, s, a))(
+            keys, state.individuals, actions
+        )
         moved = state.population.replace(
             distribution=self.histogram(individuals), time=state.population.time + 1
         )
