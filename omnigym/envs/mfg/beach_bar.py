@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from omnigym.core.mean_field import MeanFieldGame, PopulationState, check_nonnegative
+from omnigym.core.mean_field import PopulationState, check_nonnegative
+from omnigym.envs.mfg.line import LineGame
 
 NOISE_PROBS = (0.05, 0.1, 0.7, 0.1, 0.05)
 
@@ -43,18 +44,10 @@ class BeachBarParams:
     common_noise: bool = struct.field(pytree_node=False, default=True)
 
 
-class BeachBar(MeanFieldGame):
+class BeachBar(LineGame):
     """``MFG-BeachBar-v0`` (see module doc)."""
 
-    def __init__(self, num_states: int = 101, horizon: int = 30, max_move: int = 5):
-        if num_states < 5 or horizon < 1 or max_move < 1:
-            raise ValueError(
-                f"expected num_states >= 5, horizon >= 1, max_move >= 1; got "
-                f"{num_states}, {horizon}, {max_move}."
-            )
-        self.num_states, self.horizon, self.max_move = int(num_states), int(horizon), int(max_move)
-        self.num_actions = 2 * self.max_move + 1
-        self.config = (self.num_states, self.horizon, self.max_move)
+    min_states = 5
 
     @property
     def name(self) -> str:
@@ -128,8 +121,6 @@ class BeachBar(MeanFieldGame):
         mean = jnp.dot(state.distribution, jnp.arange(self.num_states, dtype=jnp.float32))
         return jnp.stack([mean / self.num_states, state.noise[0], state.noise[1] / self.num_states])
 
-    def state_features(self, params) -> jax.Array:
-        return (jnp.arange(self.num_states, dtype=jnp.float32) / self.num_states)[:, None]
 
 
 def make_beach_bar(num_states: int = 101, horizon: int = 30, max_move: int = 5, **params) -> BeachBar:

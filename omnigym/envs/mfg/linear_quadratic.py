@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
-from omnigym.core.mean_field import MeanFieldGame, PopulationState, check_nonnegative
+from omnigym.core.mean_field import PopulationState, check_nonnegative
+from omnigym.envs.mfg.line import LineGame
 
 
 @struct.dataclass
@@ -42,20 +42,10 @@ class LinearQuadraticParams:
     common_noise: bool = struct.field(pytree_node=False, default=True)
 
 
-class LinearQuadratic(MeanFieldGame):
+class LinearQuadratic(LineGame):
     """``MFG-LinearQuadratic-v0`` (see module doc)."""
 
     partially_observed = True
-
-    def __init__(self, num_states: int = 99, horizon: int = 30, max_move: int = 3):
-        if num_states < 2 or horizon < 1 or max_move < 1:
-            raise ValueError(
-                f"expected num_states >= 2, horizon >= 1, max_move >= 1; got "
-                f"{num_states}, {horizon}, {max_move}."
-            )
-        self.num_states, self.horizon, self.max_move = int(num_states), int(horizon), int(max_move)
-        self.num_actions = 2 * self.max_move + 1
-        self.config = (self.num_states, self.horizon, self.max_move)
 
     @property
     def name(self) -> str:
@@ -70,9 +60,6 @@ class LinearQuadratic(MeanFieldGame):
         )
         if float(params.rho) > 1:
             raise ValueError(f"rho: expected a weight in [0, 1], got {params.rho}.")
-
-    def moves(self) -> jax.Array:
-        return jnp.arange(-self.max_move, self.max_move + 1, dtype=jnp.float32)
 
     def initial_distribution(self, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states)
@@ -117,8 +104,6 @@ class LinearQuadratic(MeanFieldGame):
     def public_observation(self, state, params) -> jax.Array:
         return (self._mean(state.distribution) / self.num_states)[None].astype(jnp.float32)
 
-    def state_features(self, params) -> jax.Array:
-        return (jnp.arange(self.num_states, dtype=jnp.float32) / self.num_states)[:, None]
 
 
 def make_linear_quadratic(
