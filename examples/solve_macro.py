@@ -43,8 +43,8 @@ def main() -> None:
     print("population return:", np.round(metrics["population_return"], 3))
 
     _, carry0, policy_fn_of = structural_pg.make_policy(game, params, config)
-    paths = jax.vmap(lambda k: exact.rollout(k, game, params, policy_fn_of(weights), carry0))(
-        jax.random.split(jax.random.key(args.seed + 1), 4)
+    paths = exact.rollouts(
+        jax.random.key(args.seed + 1), game, params, policy_fn_of(weights), carry0, num_paths=4
     )
     plot(game, paths, args.out)
     summary = {"exploitability": np.asarray(metrics["exploitability"]).tolist(),

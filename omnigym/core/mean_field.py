@@ -95,8 +95,6 @@ class MeanFieldGame(ConfigEquality):
     num_states: int
     num_actions: int
     horizon: int
-    #: Whether the public observation hides part of the aggregate state.
-    partially_observed: ClassVar[bool] = False
     #: Bounds of the public observation (state features and t/T lie in [0, 1]).
     observation_bounds: ClassVar[tuple[float, float]] = (0.0, 1.0)
 
@@ -137,7 +135,8 @@ class MeanFieldGame(ConfigEquality):
     def check_params(self, params: Any) -> None:
         """Raise a clear error on invalid concrete parameters."""
 
-    def initial_distribution(self, params: Any) -> jax.Array:
+    def initial_distribution(self, noise: jax.Array, params: Any) -> jax.Array:
+        """The distribution at reset, given the initial common noise."""
         raise NotImplementedError
 
     def initial_noise(self, key: jax.Array, params: Any) -> jax.Array:
@@ -193,9 +192,7 @@ class MeanFieldGame(ConfigEquality):
         self, distribution: jax.Array, policy: jax.Array, state: PopulationState, params: Any
     ) -> jax.Array:
         """``A^T mu``: the exact next distribution when ``distribution`` plays ``policy``."""
-        next_index, prob = self.successors(state, params)
-        mass = distribution[:, None, None] * policy[:, :, None] * prob
-        return jnp.zeros_like(distribution).at[next_index].add(mass)
+        return pushforward(distribution, policy, self.successors(state, params))
 
     def continuation(self, values: jax.Array, state: PopulationState, params: Any) -> jax.Array:
         """``E[V(s') | s, a]`` for every state and action, shape ``(S, A)``."""
@@ -219,10 +216,11 @@ class MeanFieldGame(ConfigEquality):
             )
 
     def initial_state(self, key: jax.Array, params: Any) -> PopulationState:
+        noise = jnp.asarray(self.initial_noise(key, params), float_dtype())
         return canonicalize(
             PopulationState(
-                distribution=jnp.asarray(self.initial_distribution(params), float_dtype()),
-                noise=jnp.asarray(self.initial_noise(key, params), float_dtype()),
+                distribution=jnp.asarray(self.initial_distribution(noise, params), float_dtype()),
+                noise=noise,
                 time=jnp.int32(0),
             )
         )
@@ -247,16 +245,29 @@ class MeanFieldGame(ConfigEquality):
         self.check_policy(policy)
         policy = jnp.asarray(policy, float_dtype())
         next_distribution = self.transition(state.distribution, policy, state, params)
-        after_move = state.replace(distribution=next_distribution, time=state.time + 1)
-        next_state = canonicalize(
-            after_move.replace(noise=self.next_noise(key, after_move, params))
+        next_state, rewards, terminated, terminal = self.advance(
+            key, state, next_distribution, params
         )
+        info = {"terminal_reward": terminal}
+        obs = self.public_observation(next_state, params)
+        return obs, next_state, rewards, terminated, jnp.bool_(False), info
+
+    def advance(
+        self, key: jax.Array, state: PopulationState, next_distribution: jax.Array, params: Any
+    ) -> tuple[PopulationState, jax.Array, jax.Array, jax.Array]:
+        """Everything a step does after the population has moved to ``next_distribution``
+        (exactly, or as N players' histogram): the clock, the common noise, the
+        reward table and the horizon.
+
+        Returns ``(next_state, reward_table, terminated, terminal_reward)``; the
+        terminal reward ``g[s]`` is 0 before the horizon.
+        """
+        moved = state.replace(distribution=next_distribution, time=state.time + 1)
+        next_state = canonicalize(moved.replace(noise=self.next_noise(key, moved, params)))
         rewards = jnp.asarray(self.reward_table(state, next_state, params), float_dtype())
         terminated = next_state.time >= self.horizon
         terminal = jnp.where(terminated, self.terminal_reward(next_state, params), 0.0)
-        info = {"terminal_reward": jnp.asarray(terminal, float_dtype())}
-        obs = self.public_observation(next_state, params)
-        return obs, next_state, rewards, terminated, jnp.bool_(False), info
+        return next_state, rewards, terminated, jnp.asarray(terminal, float_dtype())
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -292,6 +303,15 @@ class MeanFieldGame(ConfigEquality):
     def n_player(self, num_agents: int, params: Any = None) -> tuple["NPlayerEnv", Any]:
         """The N-player view: ``(env, params)``."""
         return NPlayerEnv(self, num_agents), self.default_params if params is None else params
+
+
+def pushforward(
+    distribution: jax.Array, policy: jax.Array, kernel: tuple[jax.Array, jax.Array]
+) -> jax.Array:
+    """``mu'[s'] = sum_{s,a,k} mu[s] pi[s,a] p_k(s,a)`` over the kernel's atoms."""
+    next_index, prob = kernel
+    mass = distribution[:, None, None] * policy[:, :, None] * prob
+    return jnp.zeros_like(distribution).at[next_index].add(mass)
 
 
 def uniform_policy(game: MeanFieldGame) -> jax.Array:
@@ -362,8 +382,7 @@ class RepresentativeParams:
 @struct.dataclass
 class RepresentativeState:
     individual: jax.Array  # int32 state index
-    population: PopulationState
-    time: jax.Array
+    population: PopulationState  # its ``time`` is the episode's clock
 
 
 class RepresentativeAgentEnv(Environment):
@@ -410,25 +429,26 @@ class RepresentativeAgentEnv(Environment):
         key_pop, key_ind = jax.random.split(key)
         population = self.game.initial_state(key_pop, params.game)
         individual = jax.random.categorical(key_ind, jnp.log(population.distribution))
-        state = RepresentativeState(individual.astype(jnp.int32), population, jnp.int32(0))
+        state = RepresentativeState(individual.astype(jnp.int32), population)
         return individual_observation(self.game, state.individual, population, params.game), state
 
     def step_env(self, key: jax.Array, state: RepresentativeState, action: jax.Array, params):
         key_pop, key_ind = jax.random.split(key)
         game, population = self.game, state.population
-        policy = params.population_policy[jnp.minimum(state.time, game.horizon - 1)]
+        policy = params.population_policy[jnp.minimum(population.time, game.horizon - 1)]
         kernel = game.successors(population, params.game)
         individual = sample_successor(key_ind, kernel, state.individual, action)
-        _, next_population, rewards, terminated, _, info = game.step_env(
-            key_pop, population, policy, params.game
+        next_distribution = pushforward(population.distribution, policy, kernel)
+        next_population, rewards, terminated, terminal = game.advance(
+            key_pop, population, next_distribution, params.game
         )
-        reward = rewards[state.individual, action] + info["terminal_reward"][individual]
-        next_state = RepresentativeState(individual, next_population, state.time + 1)
+        reward = rewards[state.individual, action] + terminal[individual]
+        next_state = RepresentativeState(individual, next_population)
         obs = individual_observation(game, individual, next_population, params.game)
         return obs, next_state, reward, terminated, {}
 
     def is_terminal(self, state: RepresentativeState, params) -> jax.Array:
-        return state.time >= self.game.horizon
+        return state.population.time >= self.game.horizon
 
     def is_truncated(self, state: RepresentativeState, params) -> jax.Array:
         return jnp.bool_(False)
@@ -441,7 +461,6 @@ class RepresentativeAgentEnv(Environment):
 class NPlayerState:
     individuals: jax.Array  # (N,) int32
     population: PopulationState  # distribution = the empirical histogram
-    time: jax.Array
 
 
 class NPlayerEnv(MultiAgentEnvironment):
@@ -492,7 +511,7 @@ class NPlayerEnv(MultiAgentEnvironment):
             key_ind, jnp.log(population.distribution), shape=(self.num_agents,)
         ).astype(jnp.int32)
         population = population.replace(distribution=self.histogram(individuals))
-        state = NPlayerState(individuals, population, jnp.int32(0))
+        state = NPlayerState(individuals, population)
         return self._observations(state, params), state
 
     def step_env(self, key: jax.Array, state: NPlayerState, actions: jax.Array, params: Any):
@@ -503,14 +522,10 @@ class NPlayerEnv(MultiAgentEnvironment):
         individuals = jax.vmap(lambda k, s, a: sample_successor(k, kernel, s, a))(
             keys, state.individuals, actions
         )
-        moved = state.population.replace(
-            distribution=self.histogram(individuals), time=state.population.time + 1
+        population, table, terminated, terminal = game.advance(
+            key_noise, state.population, self.histogram(individuals), params
         )
-        population = canonicalize(moved.replace(noise=game.next_noise(key_noise, moved, params)))
-        table = game.reward_table(state.population, population, params)
-        terminated = population.time >= game.horizon
-        terminal = jnp.where(terminated, game.terminal_reward(population, params)[individuals], 0.0)
-        rewards = table[state.individuals, actions] + terminal
-        next_state = NPlayerState(individuals, population, state.time + 1)
+        rewards = table[state.individuals, actions] + terminal[individuals]
+        next_state = NPlayerState(individuals, population)
         dones = jnp.broadcast_to(terminated, (self.num_agents,))
         return self._observations(next_state, params), next_state, rewards, dones, jnp.zeros_like(dones)

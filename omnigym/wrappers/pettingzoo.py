@@ -93,11 +93,10 @@ class PettingZooParallelEnv(ParallelEnv):
             (rewards, terminated, truncated, info["alive"])
         )
         live = self.agents
+        alive = dict(zip(self.possible_agents, alive))
         observations = self._numpy(obs, live)
         out_rewards = {a: float(rewards[a]) for a in live}
-        out_terminated = {
-            a: bool(terminated[a]) or not bool(alive[self.possible_agents.index(a)]) for a in live
-        }
+        out_terminated = {a: bool(terminated[a]) or not bool(alive[a]) for a in live}
         out_truncated = {a: bool(truncated[a]) for a in live}
         self.agents = [a for a in live if not (out_terminated[a] or out_truncated[a])]
         return observations, out_rewards, out_terminated, out_truncated, {a: {} for a in live}

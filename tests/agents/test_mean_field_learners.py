@@ -41,3 +41,17 @@ def test_structural_policy_gradient_lowers_exploitability(recurrent):
     curve = metrics["exploitability"]
     assert float(curve[-1]) < 0.6 * float(curve[0]), curve
     assert metrics["loss"].shape == (60,)
+
+
+@pytest.mark.parametrize(
+    "make_train, config",
+    [
+        (mirror_descent.make_train, mirror_descent.MirrorDescentConfig(num_iterations=25, eval_every=10)),
+        (fictitious_play.make_train, fictitious_play.FictitiousPlayConfig(num_iterations=25, eval_every=10)),
+        (structural_pg.make_train, structural_pg.StructuralPGConfig(num_iterations=25, eval_every=10)),
+    ],
+)
+def test_iterations_must_be_a_multiple_of_eval_every(make_train, config):
+    game = make_crowd("ring")
+    with pytest.raises(ValueError, match=r"num_iterations \(25\) must be a multiple of eval_every \(10\)"):
+        make_train(game, game.default_params, config)

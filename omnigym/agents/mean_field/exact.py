@@ -57,6 +57,15 @@ def rollout(
     return MeanFieldPath(states, final, policies, rewards, observations)
 
 
+def rollouts(
+    key: jax.Array, game: MeanFieldGame, params: Any, policy_fn: PolicyFn, carry: Any = None,
+    num_paths: int = 1,
+) -> MeanFieldPath:
+    """``num_paths`` independent common-noise paths (leaves batched on axis 0)."""
+    keys = jax.random.split(key, num_paths)
+    return jax.vmap(lambda k: rollout(k, game, params, policy_fn, carry))(keys)
+
+
 def tabular_policy_fn(table: jax.Array) -> PolicyFn:
     """A ``(T, S, A)`` table as a policy function (it ignores the observation)."""
 
@@ -119,9 +128,7 @@ def exploitability(
     num_paths: int = 8, gamma: float = 1.0,
 ) -> jax.Array:
     """Mean exploitability over ``num_paths`` common-noise paths (see :func:`best_response`)."""
-    paths = jax.vmap(lambda k: rollout(k, game, params, policy_fn, carry))(
-        jax.random.split(key, num_paths)
-    )
+    paths = rollouts(key, game, params, policy_fn, carry, num_paths)
     return jnp.mean(jax.vmap(lambda p: exploitability_of_path(game, params, p, gamma))(paths))
 
 
@@ -132,21 +139,47 @@ def expected_return(game: MeanFieldGame, params: Any, path: MeanFieldPath, gamma
 
 
 def reach_weighted(values: jax.Array, distributions: jax.Array) -> jax.Array:
-    """Average ``values[p, t, s, ...]`` over paths ``p``, weighting each path by how
-    much of its population is in ``s`` at ``t`` (plain mean where nobody is)."""
-    weights = distributions.reshape(distributions.shape + (1,) * (values.ndim - 3))
+    """Average ``values[p, ..., s, a]`` over paths ``p``, weighting each path by how
+    much of its population is in ``s`` (``distributions[p, ..., s]``); the plain
+    mean where nobody is."""
+    weights = distributions[..., None]
     total = weights.sum(0)
     weighted = (weights * values).sum(0) / jnp.maximum(total, 1e-30)
     return jnp.where(total > 0, weighted, values.mean(0))
 
 
 def sample_paths(key: jax.Array, game: MeanFieldGame, params: Any, table: jax.Array, num_paths: int):
-    """``num_paths`` common-noise paths of the population playing the table."""
-    keys = jax.random.split(key, num_paths)
-    return jax.vmap(lambda k: tabular_rollout(k, game, params, table))(keys)
+    """``num_paths`` common-noise paths of the population playing the ``(T, S, A)`` table."""
+    return rollouts(key, game, params, tabular_policy_fn(table), None, num_paths)
 
 
 def table_exploitability(key, game, params, table, num_paths: int = 1, gamma: float = 1.0):
     """Exploitability of a ``(T, S, A)`` table, averaged over common-noise paths."""
-    paths = sample_paths(key, game, params, table, num_paths)
-    return jnp.mean(jax.vmap(lambda p: exploitability_of_path(game, params, p, gamma))(paths))
+    return exploitability(key, game, params, tabular_policy_fn(table), None, num_paths, gamma)
+
+
+def scan_with_evaluation(
+    update: Callable[[Any, jax.Array], tuple[Any, Any]],
+    evaluate: Callable[[Any, jax.Array], Any],
+    num_iterations: int,
+    eval_every: int,
+) -> Callable[[Any, jax.Array], tuple[Any, Any, Any]]:
+    """A training loop: ``run(carry, train_key, eval_key)`` scans ``update`` for
+    ``num_iterations`` and calls ``evaluate(carry, eval_key)`` every ``eval_every``
+    iterations, always with the same ``eval_key`` (the same evaluation paths).
+    It returns ``(carry, evaluations, per-iteration outputs)``."""
+    if num_iterations % eval_every:
+        raise ValueError(
+            f"num_iterations ({num_iterations}) must be a multiple of eval_every ({eval_every})."
+        )
+
+    def run(carry, train_key, eval_key):
+        def chunk(carry, key):
+            carry, outputs = jax.lax.scan(update, carry, jax.random.split(key, eval_every))
+            return carry, (evaluate(carry, eval_key), outputs)
+
+        keys = jax.random.split(train_key, num_iterations // eval_every)
+        carry, (evaluations, outputs) = jax.lax.scan(chunk, carry, keys)
+        return carry, evaluations, outputs
+
+    return run

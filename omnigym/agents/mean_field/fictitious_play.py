@@ -40,7 +40,7 @@ def noise_blind_best_response(game: MeanFieldGame, params: Any, paths, gamma: fl
     def step(values_next, inputs):
         states, rewards = inputs  # leaves batched over paths
         q = rewards + gamma * jax.vmap(lambda v, s: game.continuation(v, s, params))(values_next, states)
-        q_bar = exact.reach_weighted(q[:, None], states.distribution[:, None])[0]
+        q_bar = exact.reach_weighted(q, states.distribution)
         action = jnp.argmax(q_bar, -1)
         values = jnp.take_along_axis(q, action[None, :, None], -1)[..., 0]
         return values.astype(values_next.dtype), jax.nn.one_hot(action, game.num_actions)
@@ -54,9 +54,6 @@ def noise_blind_best_response(game: MeanFieldGame, params: Any, paths, gamma: fl
 def make_train(game: MeanFieldGame, params: Any, config: FictitiousPlayConfig = FictitiousPlayConfig()):
     """``train(key) -> (average policy (T,S,A), metrics)`` (exploitability every
     ``eval_every`` iterations, on fixed evaluation paths)."""
-    if config.num_iterations % config.eval_every:
-        raise ValueError("num_iterations must be a multiple of eval_every.")
-
     def iteration(carry, key):
         average, k = carry
         paths = exact.sample_paths(key, game, params, average, config.num_paths)
@@ -70,20 +67,14 @@ def make_train(game: MeanFieldGame, params: Any, config: FictitiousPlayConfig = 
         average = jnp.where(total > 0, merged, (k * average + response) / (k + 1))
         return (average, k + 1.0), None
 
+    def evaluate(carry, key):
+        return exact.table_exploitability(key, game, params, carry[0], config.num_paths, config.gamma)
+
+    run = exact.scan_with_evaluation(iteration, evaluate, config.num_iterations, config.eval_every)
+
     def train(key):
         key_eval, key_train = jax.random.split(key)
-
-        def chunk(carry, key):
-            carry, _ = jax.lax.scan(iteration, carry, jax.random.split(key, config.eval_every))
-            value = exact.table_exploitability(
-                key_eval, game, params, carry[0], config.num_paths, config.gamma
-            )
-            return carry, value
-
-        num_chunks = config.num_iterations // config.eval_every
-        (average, _), curve = jax.lax.scan(
-            chunk, (uniform_policy(game), 1.0), jax.random.split(key_train, num_chunks)
-        )
+        (average, _), curve, _ = run((uniform_policy(game), 1.0), key_train, key_eval)
         return average, {"exploitability": curve}
 
     return train

@@ -30,8 +30,6 @@ class MirrorDescentConfig(NamedTuple):
 def make_train(game: MeanFieldGame, params: Any, config: MirrorDescentConfig = MirrorDescentConfig()):
     """``train(key) -> (policy (T,S,A), metrics)``; metrics hold exploitability
     every ``eval_every`` iterations (on fixed evaluation paths)."""
-    if config.num_iterations % config.eval_every:
-        raise ValueError("num_iterations must be a multiple of eval_every.")
     shape = (game.horizon, game.num_states, game.num_actions)
 
     def iteration(scores, key):
@@ -41,21 +39,15 @@ def make_train(game: MeanFieldGame, params: Any, config: MirrorDescentConfig = M
         q_bar = exact.reach_weighted(q, paths.states.distribution)
         return scores + config.learning_rate * q_bar, None
 
+    def evaluate(scores, key):
+        policy = jax.nn.softmax(scores, -1)
+        return exact.table_exploitability(key, game, params, policy, config.num_paths, config.gamma)
+
+    run = exact.scan_with_evaluation(iteration, evaluate, config.num_iterations, config.eval_every)
+
     def train(key):
         key_eval, key_train = jax.random.split(key)
-
-        def chunk(scores, key):
-            scores, _ = jax.lax.scan(iteration, scores, jax.random.split(key, config.eval_every))
-            policy = jax.nn.softmax(scores, -1)
-            value = exact.table_exploitability(
-                key_eval, game, params, policy, config.num_paths, config.gamma
-            )
-            return scores, value
-
-        num_chunks = config.num_iterations // config.eval_every
-        scores, curve = jax.lax.scan(
-            chunk, jnp.zeros(shape), jax.random.split(key_train, num_chunks)
-        )
+        scores, curve, _ = run(jnp.zeros(shape), key_train, key_eval)
         return jax.nn.softmax(scores, -1), {"exploitability": curve}
 
     return train

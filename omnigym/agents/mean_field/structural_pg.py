@@ -83,8 +83,6 @@ def make_policy(game: MeanFieldGame, params: Any, config: StructuralPGConfig):
 def make_train(game: MeanFieldGame, params: Any, config: StructuralPGConfig = StructuralPGConfig()):
     """``train(key) -> (weights, metrics)``; metrics: exploitability and the
     population's return every ``eval_every`` iterations, and the loss per iteration."""
-    if config.num_iterations % config.eval_every:
-        raise ValueError("num_iterations must be a multiple of eval_every.")
     network, carry0, policy_fn_of = make_policy(game, params, config)
     schedule = optax.linear_schedule(
         config.learning_rate, 0.1 * config.learning_rate, config.num_iterations
@@ -94,8 +92,7 @@ def make_train(game: MeanFieldGame, params: Any, config: StructuralPGConfig = St
     )
 
     def objective(weights, key):
-        keys = jax.random.split(key, config.num_paths)
-        paths = jax.vmap(lambda k: exact.rollout(k, game, params, policy_fn_of(weights), carry0))(keys)
+        paths = exact.rollouts(key, game, params, policy_fn_of(weights), carry0, config.num_paths)
         returns = jax.vmap(lambda p: exact.expected_return(game, params, p, config.gamma))(paths)
         return -returns.mean()
 
@@ -111,20 +108,16 @@ def make_train(game: MeanFieldGame, params: Any, config: StructuralPGConfig = St
         )
         return value, -objective(weights, key)
 
+    run = exact.scan_with_evaluation(
+        update, lambda carry, key: evaluate(carry[0], key), config.num_iterations, config.eval_every
+    )
+
     def train(key):
         key_init, key_eval, key_train = jax.random.split(key, 3)
-        obs = game.observation_space(params).sample(key_init) * 0
+        obs = jnp.zeros(game.observation_space(params).shape, jnp.float32)
         weights = network.init(key_init, carry0, obs, game.state_features(params))
-        opt_state = optimizer.init(weights)
-
-        def chunk(carry, key):
-            carry, losses = jax.lax.scan(update, carry, jax.random.split(key, config.eval_every))
-            exploitability, population_return = evaluate(carry[0], key_eval)
-            return carry, (exploitability, population_return, losses)
-
-        num_chunks = config.num_iterations // config.eval_every
-        (weights, _), (curve, returns, losses) = jax.lax.scan(
-            chunk, (weights, opt_state), jax.random.split(key_train, num_chunks)
+        (weights, _), (curve, returns), losses = run(
+            (weights, optimizer.init(weights)), key_train, key_eval
         )
         metrics = {"exploitability": curve, "population_return": returns, "loss": losses.ravel()}
         return weights, metrics

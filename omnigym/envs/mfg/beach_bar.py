@@ -76,14 +76,10 @@ class BeachBar(LineGame):
         bar = jax.random.randint(key, (), params.bar_low, params.bar_high + 1)
         return jnp.stack([jnp.float32(1.0), bar.astype(jnp.float32)])
 
-    def initial_distribution(self, params) -> jax.Array:
-        # Used only for shape checks; the real one depends on the bar (see initial_state).
-        return jnp.full(self.num_states, 1.0 / self.num_states)
-
-    def initial_state(self, key: jax.Array, params: BeachBarParams) -> PopulationState:
-        state = super().initial_state(key, params)
-        off_bar = jnp.arange(self.num_states) != state.noise[1].astype(jnp.int32)
-        return state.replace(distribution=off_bar / off_bar.sum().astype(jnp.float32))
+    def initial_distribution(self, noise: jax.Array, params) -> jax.Array:
+        """Uniform over every cell but the bar's."""
+        off_bar = jnp.arange(self.num_states) != noise[1].astype(jnp.int32)
+        return off_bar / off_bar.sum().astype(jnp.float32)
 
     def next_noise(self, key: jax.Array, state: PopulationState, params: BeachBarParams):
         if not params.common_noise:

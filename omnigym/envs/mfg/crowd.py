@@ -91,7 +91,7 @@ class CrowdModelling(MeanFieldGame):
         self.num_states = self.width * self.height
         self.num_actions = len(self.moves)
         self.config = (self.width, self.height, self.horizon, self.walls)
-        self._tables = self._build_tables()
+        self._build_tables()
 
     @property
     def name(self) -> str:
@@ -100,8 +100,9 @@ class CrowdModelling(MeanFieldGame):
     def index(self, x: int, y: int = 0) -> int:
         return x * self.height + y
 
-    def _build_tables(self):
-        """Static numpy tables: where each move lands, and noise over legal moves."""
+    def _build_tables(self) -> None:
+        """Static numpy tables: where each move lands, which moves are legal, and
+        where each noise move goes after each action (none depend on params)."""
         wall = np.zeros(self.num_states, bool)
         for x, y in self.walls:
             wall[self.index(x, y)] = True
@@ -114,9 +115,14 @@ class CrowdModelling(MeanFieldGame):
                     land[s, a] = s if wall[t] else t
         legal = land != np.arange(self.num_states)[:, None]
         legal[:, self.neutral] = True
+        self._legal = legal
+        self._noise_target = land[land]  # (S, A, A): noise move k after action a
+        self._noise_legal = legal[land]  # (S, A, A)
+        dims = 1 if self.height == 1 else 2
         coords = np.array([(x, y) for x in range(self.width) for y in range(self.height)])
-        distance = np.array([abs(dx) + abs(dy) for dx, dy in self.moves], np.float32)
-        return land, legal, wall, coords, distance
+        self._sizes = np.array([self.width, self.height], np.float32)[:dims]
+        self._coords = coords[:, :dims].astype(np.float32)
+        self._move_length = np.array([abs(dx) + abs(dy) for dx, dy in self.moves], np.float32)
 
     def base_params(self) -> CrowdParams:
         centre = (self.width // 2, self.height // 2)
@@ -134,7 +140,7 @@ class CrowdModelling(MeanFieldGame):
         if float(params.noise_intensity) > 1:
             raise ValueError(f"noise_intensity: expected a value in [0, 1], got {params.noise_intensity}.")
 
-    def initial_distribution(self, params: CrowdParams) -> jax.Array:
+    def initial_distribution(self, noise, params: CrowdParams) -> jax.Array:
         return params.initial_distribution
 
     def legal_actions(self) -> np.ndarray:
@@ -143,38 +149,28 @@ class CrowdModelling(MeanFieldGame):
         A move into a wall stays put, so it is never worth more than staying;
         OpenSpiel does not offer it at all. Mask a policy with this to match.
         """
-        return self._tables[1].copy()
+        return self._legal.copy()
 
     def successors(self, state: PopulationState, params: CrowdParams):
-        land, legal, _, _, _ = self._tables
-        after_move = jnp.asarray(land)  # (S, A)
-        noise_target = jnp.asarray(land)[after_move]  # (S, A, A): noise move k from there
-        legal_there = jnp.asarray(legal)[after_move]  # (S, A, A)
-        count = legal_there.sum(-1, keepdims=True)
-        prob = jnp.where(legal_there, params.noise_intensity / count, 0.0)
+        count = self._noise_legal.sum(-1, keepdims=True)
+        prob = jnp.where(self._noise_legal, params.noise_intensity / count, 0.0)
         prob = prob.at[..., self.neutral].add(1.0 - params.noise_intensity)
-        return noise_target, prob
+        return jnp.asarray(self._noise_target), prob
 
     def reward_table(self, state: PopulationState, next_state: PopulationState, params: CrowdParams):
-        _, _, _, coords, distance = self._tables
         mu = state.distribution
-        sizes = jnp.asarray([self.width, self.height], jnp.float32)
-        dims = 1 if self.height == 1 else 2
-        offset = jnp.abs(jnp.asarray(coords, jnp.float32) - params.target)[:, :dims]
-        positional = jnp.sum(1.0 - 2.0 * offset / sizes[:dims], axis=-1)
+        offset = jnp.abs(self._coords - params.target[: self._coords.shape[1]])
+        positional = jnp.sum(1.0 - 2.0 * offset / self._sizes, axis=-1)
         crowd = -params.crowd_aversion * jnp.log(mu + params.epsilon)
         congestion = 1.0 + params.congestion * (mu - 1.0)
-        move = -params.move_cost * jnp.asarray(distance) / self.width
+        move = -params.move_cost * self._move_length / self.width
         return (params.positional_weight * positional + crowd)[:, None] + congestion[:, None] * move
 
     def public_observation(self, state: PopulationState, params: CrowdParams) -> jax.Array:
         return state.distribution.astype(jnp.float32)
 
     def state_features(self, params: CrowdParams) -> jax.Array:
-        _, _, _, coords, _ = self._tables
-        scale = np.array([self.width, self.height], np.float32)
-        features = coords / scale
-        return jnp.asarray(features[:, :1] if self.height == 1 else features, jnp.float32)
+        return jnp.asarray(self._coords / self._sizes)
 
 
 def make_crowd(

@@ -45,8 +45,6 @@ class LinearQuadraticParams:
 class LinearQuadratic(LineGame):
     """``MFG-LinearQuadratic-v0`` (see module doc)."""
 
-    partially_observed = True
-
     @property
     def name(self) -> str:
         return "MFG-LinearQuadratic"
@@ -61,7 +59,7 @@ class LinearQuadratic(LineGame):
         if float(params.rho) > 1:
             raise ValueError(f"rho: expected a weight in [0, 1], got {params.rho}.")
 
-    def initial_distribution(self, params) -> jax.Array:
+    def initial_distribution(self, noise, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states)
 
     def initial_noise(self, key: jax.Array, params: LinearQuadraticParams) -> jax.Array:

@@ -48,7 +48,6 @@ class MacroParams:
 class Macroeconomy(MeanFieldGame):
     """``MFG-Macro-v0`` (see module doc)."""
 
-    partially_observed = True
     #: Prices are positive; the cap only keeps Gymnasium's checker content.
     observation_bounds = (0.0, 1e6)
 
@@ -115,7 +114,7 @@ class Macroeconomy(MeanFieldGame):
         return jnp.where(jnp.abs(params.crra - 1) < 1e-6, jnp.log(c), power)
 
     # ----------------------------------------------------------------- the game
-    def initial_distribution(self, params) -> jax.Array:
+    def initial_distribution(self, noise, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states)
 
     def initial_noise(self, key, params) -> jax.Array:
