@@ -2,6 +2,9 @@
 
     python examples/solve_macro.py --iterations 200 --out macro.png
 
+``--results DIR`` saves the figures and a JSON summary (with the machine and
+command) as ``DIR/mfg_macro_rspg_<backend>.{json,png}`` instead.
+
 RSPG learns a consumption policy of (wealth, income, public price history);
 the population moves by the exact pushforward, TFP shocks are sampled. The
 figure shows r_t and w_t on a few common-noise paths, and the wealth
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
 
 import omnigym
+from omnigym import benchmarking
 from omnigym.agents.mean_field import exact, structural_pg
 from omnigym.core.compilation_cache import enable_compilation_cache
 
@@ -30,6 +35,7 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="macro.png")
+    parser.add_argument("--results", type=Path, default=None, help="save JSON + PNG here")
     args = parser.parse_args()
     enable_compilation_cache()
 
@@ -46,12 +52,19 @@ def main() -> None:
     paths = exact.rollouts(
         jax.random.key(args.seed + 1), game, params, policy_fn_of(weights), carry0, num_paths=4
     )
-    plot(game, paths, args.out)
-    summary = {"exploitability": np.asarray(metrics["exploitability"]).tolist(),
-               "population_return": np.asarray(metrics["population_return"]).tolist(),
-               "mean_interest_rate": float(paths.observations[..., 0].mean()),
-               "mean_wage": float(paths.observations[..., 1].mean())}
+    summary = {
+        "settings": vars(args) | {"results": str(args.results)},
+        "exploitability": np.asarray(metrics["exploitability"]).tolist(),
+        "population_return": np.asarray(metrics["population_return"]).tolist(),
+        "mean_interest_rate": float(paths.observations[..., 0].mean()),
+        "mean_wage": float(paths.observations[..., 1].mean()),
+    }
     print(json.dumps(summary))
+    if args.results is not None:
+        path = benchmarking.write_result(args.results, "mfg_macro_rspg", summary)
+        plot(game, paths, str(path.with_suffix(".png")))
+    else:
+        plot(game, paths, args.out)
 
 
 def plot(game, paths, out: str) -> None:
