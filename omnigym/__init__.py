@@ -18,13 +18,15 @@ def make_vec(env_id: str, num_envs: int, **kwargs):
     return gymnasium.make_vec(env_id, num_envs=num_envs, **kwargs)
 
 
-def make_parallel(env_id: str, num_agents: int | None = None, **kwargs):
+def make_parallel(
+    env_id: str, num_agents: int | None = None, render_mode: str | None = None, **kwargs
+):
     """A PettingZoo ``ParallelEnv`` for a multi-agent id or a mean-field game's N-player view."""
     from omnigym.core.registry import make_multi_agent
     from omnigym.wrappers.pettingzoo import PettingZooParallelEnv
 
     env, params = make_multi_agent(env_id, num_agents, **kwargs)
-    return PettingZooParallelEnv(env, params)
+    return PettingZooParallelEnv(env, params, render_mode)
 
 
 register_with_gymnasium()

@@ -30,6 +30,8 @@ class MultiAgentEnvironment(ConfigEquality):
 
     #: Agent names, fixed for the env's lifetime.
     agents: tuple[str, ...] = ()
+    #: Render modes the env can produce from a state (``render(state, params)``).
+    render_modes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -53,6 +55,10 @@ class MultiAgentEnvironment(ConfigEquality):
     ) -> tuple[dict, Any, jax.Array, jax.Array, jax.Array]:
         """Pure transition on stacked actions: ``(obs, state, rewards, terminated, truncated)``."""
         raise NotImplementedError
+
+    def render(self, state: Any, params: Any) -> Any:
+        """Render one (unbatched) state; envs with ``render_modes`` override this."""
+        raise NotImplementedError(f"{self.name} does not render.")
 
     def alive(self, state: Any) -> jax.Array:
         """Which agents are still in play, ``(num_agents,)`` bool; all by default."""

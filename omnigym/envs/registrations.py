@@ -67,3 +67,13 @@ for _id, _factory, _horizon, _description in MEAN_FIELD_GAMES:
             max_episode_steps=_horizon,
         )
     )
+
+register(
+    EnvSpec(
+        id="PDNCA-v0",
+        entry_point="omnigym.envs.pdnca:PDNCA",
+        description="Petri-dish NCA: species compete for cells of a 32x32 torus (multi-agent).",
+        kind="multi_agent",
+        max_episode_steps=256,
+    )
+)

@@ -19,6 +19,20 @@ from pettingzoo import ParallelEnv
 from omnigym.core.multi_agent import MultiAgentEnvironment
 
 
+def _describe(action: Any) -> str:
+    """A short description of an action for an error message (arrays can be large)."""
+    array = np.asarray(action)
+    if array.size <= 8:
+        return repr(action)
+    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
+    summary = f"of shape {array.shape}, dtype {array.dtype}"
+    if finite.size:
+        summary += f", finite values in [{finite.min()}, {finite.max()}]"
+    if finite.size < array.size:
+        summary += f", {array.size - finite.size} NaN or inf"
+    return summary
+
+
 @lru_cache(maxsize=None)
 def _jitted(env: MultiAgentEnvironment):
     return jax.jit(env.reset), jax.jit(env.transition)
@@ -29,13 +43,18 @@ class PettingZooParallelEnv(ParallelEnv):
 
     metadata = {"render_modes": [], "is_parallelizable": True}
 
-    def __init__(self, env: MultiAgentEnvironment, params: Any = None):
+    def __init__(
+        self, env: MultiAgentEnvironment, params: Any = None, render_mode: str | None = None
+    ):
         self.env = env
         self.params = env.default_params if params is None else params
-        self.metadata = {**self.metadata, "name": env.name}
+        modes = list(env.render_modes)
+        if render_mode is not None and render_mode not in modes:
+            raise ValueError(f"render_mode: {env.name} renders {modes or 'nothing'}, got {render_mode!r}.")
+        self.metadata = {**self.metadata, "name": env.name, "render_modes": modes}
         self.possible_agents = list(env.agents)
         self.agents: list[str] = []
-        self.render_mode = None
+        self.render_mode = render_mode
         self._observation_spaces = {
             a: gymnax_space_to_gym_space(env.observation_space(a, self.params)) for a in env.agents
         }
@@ -70,6 +89,14 @@ class PettingZooParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         return self._numpy(obs, self.agents), {a: {} for a in self.agents}
 
+    def render(self):
+        """The current state as the env draws it (``render_mode="rgb_array"``)."""
+        if self.render_mode is None:
+            return None
+        if self._state is None:
+            raise RuntimeError("call reset() before render().")
+        return self.env.render(self._state, self.params)
+
     def step(self, actions: dict):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
@@ -81,7 +108,9 @@ class PettingZooParallelEnv(ParallelEnv):
             )
         for agent, action in actions.items():
             if not self._action_spaces[agent].contains(np.asarray(action, self._action_spaces[agent].dtype)):
-                raise ValueError(f"action {action!r} of {agent} is not in {self._action_spaces[agent]}.")
+                raise ValueError(
+                    f"action {_describe(action)} of {agent} is not in {self._action_spaces[agent]}."
+                )
         full = {
             a: jnp.asarray(actions[a]) if a in actions else self._placeholder(a)
             for a in self.possible_agents
