@@ -203,10 +203,15 @@ class PDNCA(MultiAgentEnvironment):
         state = PDNCAState(cells=cells, sun_update=sun, time=jnp.zeros((), jnp.int32))
         return self.observations(state), state
 
+    def advance(self, state: PDNCAState, updates: jax.Array, params: PDNCAParams) -> PDNCAState:
+        """The dish after one competition step (differentiable in ``updates``)."""
+        cells = compete(state.cells, updates, state.sun_update, self.layout, params)
+        return state.replace(cells=cells, time=state.time + 1)
+
     def step_env(self, key: jax.Array, state: PDNCAState, actions: jax.Array, params: PDNCAParams):
         del key  # the dish is deterministic given the updates
-        cells = compete(state.cells, actions, state.sun_update, self.layout, params)
-        next_state = PDNCAState(cells=cells, sun_update=state.sun_update, time=state.time + 1)
+        next_state = self.advance(state, actions, params)
+        cells = next_state.cells
         rewards = territory(cells, self.layout.num_species)
         terminated = rewards <= 0.0
         truncated = jnp.broadcast_to(next_state.time >= params.max_steps, terminated.shape)
