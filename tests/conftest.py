@@ -20,6 +20,10 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 #: Every single-agent JAX id runs the conformance suite.
 #: Every id with a single-agent view (mean-field games: the representative agent).
 JAX_ENV_IDS = [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
+#: Every id with a multi-agent view (mean-field games: 4 sampled players).
+MULTI_AGENT_ENV_IDS = [
+    i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("multi_agent", "mean_field")
+]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test
 
 import omnigym
 from omnigym.agents.mean_field import exact
@@ -199,12 +198,6 @@ def test_representative_agent_reward_matches_the_table():
     _, _, table, *_ = game.step_env(jax.random.key(1), state.population, params.population_policy[0], params.game)
     assert float(reward) == pytest.approx(float(table[state.individual, 2]))
     assert obs.shape == env.observation_space(params).shape
-
-
-@pytest.mark.parametrize("env_id", ["MFG-Crowd-v0", "MFG-BeachBar-v0"])
-def test_n_player_view_passes_pettingzoo_parallel_api_test(env_id):
-    env = omnigym.make_parallel(env_id, num_agents=4)
-    parallel_api_test(env, num_cycles=35)
 
 
 def test_pettingzoo_errors_name_the_problem():
