@@ -105,8 +105,8 @@ def torch_anchor(env: PDNCA, states, dishes: int, steps: int, threads: int) -> t
     torch.set_num_threads(threads)
     layout, params = env.layout, env.default_params
     updates_jax = random_updates(env, dishes)
-    cells = torch.from_numpy(np.asarray(states.cells))
-    updates = torch.from_numpy(np.asarray(updates_jax))
+    cells = torch.from_numpy(np.array(states.cells))
+    updates = torch.from_numpy(np.array(updates_jax))
     sun = torch.from_numpy(np.asarray(states.sun_update))[:, None, None, None, :]
     mask = torch.from_numpy(layout.write_mask())
     args = (layout.state_channels, params.alive_threshold, params.softmax_temperature)

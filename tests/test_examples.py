@@ -22,3 +22,16 @@ def test_solve_macro_saves_prices_and_wealth_figure(tmp_path):
     summary = json.loads(stem.with_suffix(".json").read_text())
     assert len(summary["exploitability"]) == 4 and summary["mean_wage"] > 0
     assert stem.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_pdnca_dish_example_saves_a_video(tmp_path):
+    video = tmp_path / "dish.gif"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "pdnca_dish.py"), "--species", "2", "--side", "12",
+         "--epochs", "6", "--hidden-dim", "8", "--video", str(video)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )
+    assert "territory share per species" in result.stdout
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(video)) == 6
