@@ -102,13 +102,17 @@ def _conv_init(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 
 
 def _circular_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """``x [H, W, C_in]`` convolved with ``kernel [k, k, C_in, C_out]`` on a torus."""
-    pad = kernel.shape[0] // 2
-    x = jnp.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="wrap")
-    out = jax.lax.conv_general_dilated(
-        x[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
-    return out[0]
+    """``x [H, W, C_in]`` convolved with ``kernel [k, k, C_in, C_out]`` on a torus.
+
+    As one matmul over the ``k * k`` wrapped shifts of ``x`` (im2col): about
+    twice as fast on CPU as ``lax.conv`` at these small channel counts, and
+    the same numbers.
+    """
+    size, radius = kernel.shape[0], kernel.shape[0] // 2
+    shifted = [
+        jnp.roll(x, (radius - dy, radius - dx), axis=(0, 1)) for dy in range(size) for dx in range(size)
+    ]
+    return jnp.concatenate(shifted, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
 
 
 def init_trunk(key: jax.Array, in_channels: int, config: NCAConfig) -> dict:
@@ -195,16 +199,20 @@ class PDNCALearner:
     def perspective_rollout(
         self, params: dict, world: PDNCAState, env_params: PDNCAParams, species: jax.Array
     ) -> tuple[PDNCAState, jax.Array]:
-        """``steps_per_update`` steps in which only ``species`` is differentiable."""
-        own = (jnp.arange(self.layout.num_species) == species)[:, None, None, None]
+        """``steps_per_update`` steps in which only ``species`` is differentiable.
 
-        def one(world, _):
+        The few steps are unrolled rather than scanned: under the ``vmap``
+        over perspectives, the first step's proposals then depend on no
+        perspective and are computed (and differentiated) once for all.
+        """
+        own = (jnp.arange(self.layout.num_species) == species)[:, None, None, None]
+        alphas = []
+        for _ in range(self.config.steps_per_update):
             updates = self.proposals(params, world.cells)
             updates = jnp.where(own, updates, jax.lax.stop_gradient(updates))
             world = self.env.advance(world, updates, env_params)
-            return world, world.cells[..., : self.layout.num_entities]
-
-        return jax.lax.scan(one, world, None, length=self.config.steps_per_update)
+            alphas.append(world.cells[..., : self.layout.num_entities])
+        return world, jnp.stack(alphas)
 
     def selfish_loss(
         self, params: dict, world: PDNCAState, env_params: PDNCAParams, species: jax.Array
@@ -228,19 +236,16 @@ class PDNCALearner:
         first = jax.tree.map(lambda x: x[0], finals)  # every copy holds the same values
         return losses, grads, first, alphas[0]
 
-    def _apply(self, params, opt_state, grads, learning_rate):
+    def _apply(self, params: dict, opt_state: Any, grads: dict, learning_rate: jax.Array):
+        """One optimiser step; each species at its own learning rate (a shared trunk at their mean)."""
+        per_species = lambda p, u: p - learning_rate.reshape((-1,) + (1,) * (p.ndim - 1)) * u  # noqa: E731
         if self.config.share_trunk:
             updates, opt_state = self.optimiser.update(grads, opt_state, params)
-            rates = {"trunk": jnp.mean(learning_rate), "head": learning_rate[:, None, None]}
-            params = jax.tree.map(
-                lambda p, u, r: p - r * u,
-                params, updates, {"trunk": jax.tree.map(lambda _: rates["trunk"], params["trunk"]),
-                                  "head": rates["head"]},
-            )
-            return params, opt_state
+            rate = jnp.mean(learning_rate)
+            trunk = jax.tree.map(lambda p, u: p - rate * u, params["trunk"], updates["trunk"])
+            return {"trunk": trunk, "head": per_species(params["head"], updates["head"])}, opt_state
         updates, opt_state = jax.vmap(self.optimiser.update)(grads, opt_state, params)
-        scale = lambda p, u: p - learning_rate.reshape((-1,) + (1,) * (p.ndim - 1)) * u  # noqa: E731
-        return jax.tree.map(scale, params, updates), opt_state
+        return jax.tree.map(per_species, params, updates), opt_state
 
     def epoch(self, state: LearnerState, _: Any = None) -> tuple[LearnerState, dict]:
         """Free steps, differentiable steps, one selfish update per species."""

@@ -208,3 +208,15 @@ def test_dead_dishes_and_monocultures_are_detected(tiny_pbt):
     np.testing.assert_array_equal(metrics["monoculture"], [False, False, True, False])
     penalised = metrics["novelty"] + metrics["diversity"] - 10.0 * np.asarray([0, 1, 1, 0])
     np.testing.assert_allclose(metrics["fitness"], penalised, rtol=1e-6)
+
+
+def test_circular_conv_matches_lax_conv_on_wrapped_input():
+    from omnigym.agents.pdnca import _circular_conv
+
+    x = jax.random.normal(jax.random.key(0), (7, 9, 5))
+    kernel = jax.random.normal(jax.random.key(1), (3, 3, 5, 4))
+    padded = jnp.pad(x, ((1, 1), (1, 1), (0, 0)), mode="wrap")
+    expected = jax.lax.conv_general_dilated(
+        padded[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )[0]
+    np.testing.assert_allclose(_circular_conv(x, kernel), expected, rtol=1e-5, atol=1e-5)
