@@ -1,17 +1,19 @@
 """PBT-NCA on CPU: novelty, visual diversity and collapse over generations.
 
-Runs PBT-NCA (``omnigym.agents.pbt_nca``) and, from the same initial
-population, a control without selection (no exploit/explore ever; each dish
-keeps its prior-drawn hyperparameters and only learns online). Per
+Runs PBT-NCA (``omnigym.agents.pbt_nca``) once per ``--collapse-penalties``
+value (0 is the public code's fitness; a positive value subtracts from dead
+and monoculture dishes' fitness) and, from the same initial population, a
+control without selection (no exploit/explore ever; each dish keeps its
+prior-drawn hyperparameters and only learns online). Per
 generation it records the population's novelty, visual diversity and
 fitness, and the fraction of dishes that are neither dead nor a
-monoculture. The best dish of the last generation then runs on (learning
-on) and is saved as a GIF.
+monoculture. The best dish of each PBT run's last generation then runs on
+(learning on) and is saved as a GIF.
 
     python benchmarks/bench_pbt_nca.py --generations 80
 
 Writes ``benchmarks/results/pbt_nca_cpu.{json,png}`` and
-``pbt_nca_best_world_cpu.gif`` (backend name in place of ``cpu``).
+``pbt_nca_best_world_penalty_<p>_cpu.gif`` (backend name in place of ``cpu``).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--mutation-probability", type=float, default=0.1)
     parser.add_argument("--gif-epochs", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--collapse-penalties", type=float, nargs="+", default=[0.0, 1.0])
     parser.add_argument("--no-control", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
@@ -106,8 +109,6 @@ def main() -> None:
                        exploit_interval=args.exploit_interval,
                        mutation_probability=args.mutation_probability)
     key = jax.random.key(args.seed)
-    pbt = PBTNCA(learner, config)
-    state, history, timing = run(pbt, key, args.generations, "PBT-NCA")
     backend = jax.default_backend()
     report = {
         "benchmark": "PBT-NCA novelty, visual diversity and viable fraction over generations",
@@ -116,14 +117,21 @@ def main() -> None:
         "pbt": dataclasses.asdict(config),
         "seed": args.seed,
         "generations": args.generations,
-        "pbt_nca": {**summarise(history), **timing},
-        "best_world": best_world_gif(pbt, state, history, args.gif_epochs,
-                                     args.out / f"pbt_nca_best_world_{backend}.gif", scale=6),
+        "runs": {},
     }
+    for penalty in args.collapse_penalties:
+        label = f"PBT-NCA, collapse_penalty {penalty:g}"
+        pbt = PBTNCA(learner, dataclasses.replace(config, collapse_penalty=penalty))
+        state, history, timing = run(pbt, key, args.generations, label)
+        gif = args.out / f"pbt_nca_best_world_penalty_{penalty:g}_{backend}.gif"
+        report["runs"][label] = {
+            **summarise(history), **timing,
+            "best_world": best_world_gif(pbt, state, history, args.gif_epochs, gif, scale=4),
+        }
     if not args.no_control:
         control = PBTNCA(learner, dataclasses.replace(config, exploit_interval=args.generations + 1))
-        _, control_history, control_timing = run(control, key, args.generations, "no selection")
-        report["no_selection"] = {**summarise(control_history), **control_timing}
+        _, history, timing = run(control, key, args.generations, "no selection")
+        report["runs"]["no selection (online learning only)"] = {**summarise(history), **timing}
     path = benchmarking.write_result(args.out, "pbt_nca", report)
     plot({**report, **benchmarking.provenance()}, path.with_suffix(".png"))
 
@@ -138,16 +146,15 @@ def plot(report: dict, path: Path) -> None:
               ("diversity_mean", "visual diversity (mean over dishes)"),
               ("viable_fraction", "fraction neither dead nor monoculture"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for run_name, style in (("pbt_nca", "-"), ("no_selection", "--")):
-        if run_name not in report:
-            continue
+    for label, run_report in report["runs"].items():
+        style = "--" if label.startswith("no selection") else "-"
         for ax, (key, title) in zip(axes, panels):
-            curve = report[run_name][key]
-            ax.plot(np.arange(1, len(curve) + 1), curve, style, label=run_name.replace("_", " "))
+            curve = run_report[key]
+            ax.plot(np.arange(1, len(curve) + 1), curve, style, label=label)
             ax.set_title(title)
             ax.set_xlabel("generation")
             ax.grid(alpha=0.3)
-    axes[0].legend()
+    axes[2].legend(fontsize=8)
     axes[2].set_ylim(-0.05, 1.05)
     env, pbt = report["env"], report["pbt"]
     fig.suptitle(f"PBT-NCA: {pbt['population_size']} dishes of {env['side']}x{env['side']}, "

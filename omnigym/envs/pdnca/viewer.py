@@ -51,6 +51,7 @@ def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: int = 10) ->
     import imageio.v2 as imageio
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     frames = [np.asarray(frame, np.uint8) for frame in frames]
     if not frames:
         raise ValueError("save_video: expected at least one frame, got none.")
