@@ -1,16 +1,16 @@
 """PBT-NCA on CPU: novelty, visual diversity and collapse over generations.
 
 Runs PBT-NCA (``omnigym.agents.pbt_nca``) once per ``--collapse-penalties``
-value (0 is the public code's fitness; a positive value subtracts from dead
-and monoculture dishes' fitness) and, from the same initial population, a
-control without selection (no exploit/explore ever; each dish keeps its
-prior-drawn hyperparameters and only learns online). Per
+value (0 is the public code's fitness; a positive value subtracts from dead,
+monoculture and frozen dishes' fitness) and, from the same initial
+population, a control without selection (no exploit/explore ever; each dish
+keeps its prior-drawn hyperparameters and only learns online). Per
 generation it records the population's novelty, visual diversity and
-fitness, and the fraction of dishes that are neither dead nor a
-monoculture. The best dish of each PBT run's last generation then runs on
-(learning on) and is saved as a GIF.
+fitness, the fraction of dishes that are neither dead nor a monoculture,
+and the fraction that is not frozen either. The best dish of each PBT run's
+last generation then runs on (learning on) and is saved as a GIF.
 
-    python benchmarks/bench_pbt_nca.py --generations 80
+    python benchmarks/bench_pbt_nca.py --side 48 --population 16 --generations 120
 
 Writes ``benchmarks/results/pbt_nca_cpu.{json,png}`` and
 ``pbt_nca_best_world_penalty_<p>_cpu.gif`` (backend name in place of ``cpu``).
@@ -37,6 +37,7 @@ def summarise(history: list[dict]) -> dict:
     """Per-generation curves from the per-dish metrics."""
     stack = lambda name: np.stack([np.asarray(m[name], float) for m in history])  # noqa: E731
     viable = stack("species_present") >= 2
+    lively = viable & ~stack("frozen").astype(bool)
     return {
         "novelty_mean": stack("novelty").mean(1).tolist(),
         "novelty_max": stack("novelty").max(1).tolist(),
@@ -46,6 +47,8 @@ def summarise(history: list[dict]) -> dict:
         "viable_fraction": viable.mean(1).tolist(),
         "dead_fraction": stack("dead").mean(1).tolist(),
         "monoculture_fraction": stack("monoculture").mean(1).tolist(),
+        "frozen_fraction": stack("frozen").mean(1).tolist(),
+        "lively_fraction": lively.mean(1).tolist(),
         "species_present_mean": stack("species_present").mean(1).tolist(),
         "genes_median": {
             name: np.median(stack("genes")[:, :, g], axis=1).tolist()
@@ -144,8 +147,9 @@ def plot(report: dict, path: Path) -> None:
 
     panels = (("novelty_mean", "novelty (mean over dishes)"),
               ("diversity_mean", "visual diversity (mean over dishes)"),
-              ("viable_fraction", "fraction neither dead nor monoculture"))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+              ("viable_fraction", "fraction neither dead nor monoculture"),
+              ("lively_fraction", "... and not frozen either"))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     for label, run_report in report["runs"].items():
         style = "--" if label.startswith("no selection") else "-"
         for ax, (key, title) in zip(axes, panels):
@@ -156,6 +160,7 @@ def plot(report: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
     axes[2].legend(fontsize=8)
     axes[2].set_ylim(-0.05, 1.05)
+    axes[3].set_ylim(-0.05, 1.05)
     env, pbt = report["env"], report["pbt"]
     fig.suptitle(f"PBT-NCA: {pbt['population_size']} dishes of {env['side']}x{env['side']}, "
                  f"{env['num_species']} species, horizon {pbt['world_horizon']} "

@@ -20,10 +20,16 @@ epochs of online PD-NCA learning (``omnigym.agents.pdnca``), all under one
   colour layout, L2-normalised. Random conv features are a known cheap
   stand-in for texture and layout statistics; they are not semantic.
 * **Collapse**: a dish in which no species holds at least ``presence_mass``
-  cells of aliveness is *dead*, one with exactly one is a *monoculture*.
-  Both are detected and reported every generation; ``collapse_penalty``
-  (default 0, like the public code, which penalises them only implicitly
-  through low novelty) subtracts from their fitness.
+  cells of aliveness is *dead*, one with exactly one is a *monoculture*, and
+  one whose aliveness changes by less than ``frozen_change`` per cell and
+  step (mean over the generation) is *frozen*: a static pattern or a
+  structureless uniform mix, the "frozen equilibria" of the paper's
+  abstract. All three are detected and reported every generation;
+  ``collapse_penalty`` (default 0, like the public code, which penalises
+  collapse only implicitly through low novelty) subtracts from the fitness
+  of any collapsed dish. Without it, selection can favour collapse: a
+  uniform or dead picture is far from the others in embedding space, so it
+  scores high visual diversity (``benchmarks/bench_pbt_nca.py`` shows it).
 
 Every ``exploit_interval`` generations the worst ``replace_fraction`` dishes
 become Lamarckian copies (dish, networks, optimiser state, hyperparameters)
@@ -74,6 +80,7 @@ class PBTConfig:
     crossover_probability: float = 0.5
     mutation_probability: float = 0.1
     presence_mass: float = 1.0
+    frozen_change: float = 1e-3
     collapse_penalty: float = 0.0
 
     def __post_init__(self) -> None:
@@ -245,7 +252,9 @@ class PBTNCA:
         diversity = median_cosine_distances(embed(alphas))
         masses = jax.vmap(lambda w: territory(w.cells, self.learner.layout.num_species))(members.world)
         present = (masses >= config.presence_mass).sum(axis=-1)
-        collapsed = present <= 1
+        change = jnp.abs(jnp.diff(alphas, axis=1)).mean(axis=(1, 2, 3, 4))
+        frozen = change < config.frozen_change
+        collapsed = (present <= 1) | frozen
         fitness = novelty + diversity - config.collapse_penalty * collapsed
         return {
             "fitness": fitness,
@@ -255,6 +264,8 @@ class PBTNCA:
             "species_present": present,
             "dead": present == 0,
             "monoculture": present == 1,
+            "frozen": frozen,
+            "change": change,
             "territory": masses,
         }
 

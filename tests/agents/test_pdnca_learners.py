@@ -193,7 +193,7 @@ def test_one_pbt_generation_end_to_end(tiny_pbt):
     assert np.all(np.asarray(second["novelty"]) > 0.0)
 
 
-def test_dead_dishes_and_monocultures_are_detected(tiny_pbt):
+def test_dead_monoculture_and_frozen_dishes_are_detected(tiny_pbt):
     state = tiny_pbt.init(jax.random.key(0))
     cells = state.members.world.cells
     sun_only = cells.at[1, ..., 1:4].set(0.0).at[1, ..., 0].set(1.0)
@@ -203,10 +203,14 @@ def test_dead_dishes_and_monocultures_are_detected(tiny_pbt):
     config = PBTConfig(population_size=4, world_horizon=3, collapse_penalty=10.0)
     pbt = PBTNCA(tiny_pbt.learner, config)
     alphas = jnp.repeat(members.world.cells[:, None, ..., :4], 3, axis=1)
+    # Dishes 0 and 2 move (their pattern shifts every frame); 1 and 3 stand still.
+    moving = jnp.stack([jnp.roll(alphas[:, t], t, axis=1) for t in range(3)], axis=1)
+    alphas = alphas.at[jnp.asarray([0, 2])].set(moving[jnp.asarray([0, 2])])
     metrics = jax.device_get(pbt.score(state, alphas, members))
     np.testing.assert_array_equal(metrics["dead"], [False, True, False, False])
     np.testing.assert_array_equal(metrics["monoculture"], [False, False, True, False])
-    penalised = metrics["novelty"] + metrics["diversity"] - 10.0 * np.asarray([0, 1, 1, 0])
+    np.testing.assert_array_equal(metrics["frozen"], [False, True, False, True])
+    penalised = metrics["novelty"] + metrics["diversity"] - 10.0 * np.asarray([0, 1, 1, 1])
     np.testing.assert_allclose(metrics["fitness"], penalised, rtol=1e-6)
 
 

@@ -114,7 +114,7 @@ class PDNCA(MultiAgentEnvironment):
     Args:
         num_species, height, width, state_channels, hidden_channels,
         hidden_write_fraction: the dish's :class:`Layout`.
-        num_seeds: seed cells per species at reset.
+        num_seeds: seed cells per species at reset (of the default generator).
         observation: ``"grid"`` (every agent sees all cells) or ``"crop"`` (a
             ``crop_size`` square centred on the species' territory, wrapping).
         generator: makes the initial dish; :class:`RandomSeedGenerator` by default.
@@ -149,7 +149,7 @@ class PDNCA(MultiAgentEnvironment):
         self.crop_size = int(crop_size)
         self.agents = tuple(f"species_{i}" for i in range(1, num_species + 1))
         self.render_modes = ("rgb_array",)
-        self.config = (self.layout, self.generator.num_seeds, observation, self.crop_size)
+        self.config = (self.layout, self.generator, observation, self.crop_size)
 
     # ------------------------------------------------------------------ params
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from omnigym.core.environment import ConfigEquality
 from omnigym.envs.pdnca.types import Layout
 
 
@@ -19,7 +20,7 @@ def unit_vectors(key: jax.Array, count: int, dim: int) -> jax.Array:
     return vectors / jnp.linalg.norm(vectors, axis=-1, keepdims=True)
 
 
-class RandomSeedGenerator:
+class RandomSeedGenerator(ConfigEquality):
     """PD-NCA's start: the sun owns every cell but ``num_seeds`` per species.
 
     Seed cells are distinct cells drawn uniformly; a species' seed cells are
@@ -32,6 +33,7 @@ class RandomSeedGenerator:
         if num_seeds < 1:
             raise ValueError(f"num_seeds: expected at least 1 seed per species, got {num_seeds}.")
         self.num_seeds = int(num_seeds)
+        self.config = (self.num_seeds,)
 
     def check(self, layout: Layout) -> None:
         needed = layout.num_species * self.num_seeds
