@@ -10,10 +10,14 @@ import pytest
 
 import omnigym
 from omnigym.core.errors import UnknownEnvError
+from omnigym.core.registry import SINGLE_AGENT_KINDS
 
 
-def test_every_id_is_registered_with_gymnasium():
+def test_every_single_agent_id_is_registered_with_gymnasium():
     for env_id in omnigym.list_envs():
+        if omnigym.spec(env_id).kind not in SINGLE_AGENT_KINDS:
+            assert env_id not in gymnasium.registry, f"{env_id} has no single-agent view"
+            continue
         spec = gymnasium.spec(env_id)
         assert spec.vector_entry_point is not None
         assert spec.max_episode_steps == omnigym.spec(env_id).max_episode_steps
