@@ -87,7 +87,7 @@ def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
             f"it accepts {sorted(accepted) or 'none'}."
         )
     env = factory(**{**env_spec.kwargs, **kwargs})
-    return env, env.default_params
+    return env, getattr(env, "default_params", None)  # host envs have no params
 
 
 #: Kinds with a single-agent view, registered with Gymnasium.
@@ -120,12 +120,28 @@ def make_multi_agent(env_id: str, num_agents: int | None = None, **kwargs: Any):
     return env, params
 
 
+def make_host_env(env_id: str, **kwargs: Any) -> Any:
+    """Gymnasium's entry point for "host" ids: the env itself (it runs on the host)."""
+    return make(env_id, **kwargs)[0]
+
+
 def register_with_gymnasium() -> None:
-    """Register every id with a single-agent view with Gymnasium (single and vector)."""
+    """Register every id with a single-agent view with Gymnasium (single and vector),
+    and every host env as it is."""
     import gymnasium
 
     for env_spec in _REGISTRY.values():
-        if env_spec.id in gymnasium.registry or env_spec.kind not in SINGLE_AGENT_KINDS:
+        if env_spec.id in gymnasium.registry:
+            continue
+        if env_spec.kind == "host":  # already a Gymnasium env; vectorised by Gymnasium's async env
+            gymnasium.register(
+                id=env_spec.id,
+                entry_point="omnigym.core.registry:make_host_env",
+                max_episode_steps=env_spec.max_episode_steps,
+                kwargs={"env_id": env_spec.id},
+            )
+            continue
+        if env_spec.kind not in SINGLE_AGENT_KINDS:
             continue
         gymnasium.register(
             id=env_spec.id,

@@ -77,3 +77,26 @@ register(
         max_episode_steps=256,
     )
 )
+
+NETHACK = (("nle", "nle"),)
+register(
+    EnvSpec(
+        id="NetHack-HBS-v0",
+        entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
+        description="NetHack (NLE) whose reward mixes 5 reward functions; the action picks them too.",
+        kind="host",
+        max_episode_steps=5000,
+        requires=NETHACK,
+    )
+)
+register(
+    EnvSpec(
+        id="NetHack-HBS-Low-v0",
+        entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
+        description="NetHack behaviour space with weights set from outside (set_behaviour).",
+        kind="host",
+        max_episode_steps=5000,
+        requires=NETHACK,
+        kwargs={"behaviour": "external"},
+    )
+)

@@ -15,11 +15,12 @@ from omnigym.core.registry import SINGLE_AGENT_KINDS
 
 def test_every_single_agent_id_is_registered_with_gymnasium():
     for env_id in omnigym.list_envs():
-        if omnigym.spec(env_id).kind not in SINGLE_AGENT_KINDS:
+        if omnigym.spec(env_id).kind not in (*SINGLE_AGENT_KINDS, "host"):
             assert env_id not in gymnasium.registry, f"{env_id} has no single-agent view"
             continue
         spec = gymnasium.spec(env_id)
-        assert spec.vector_entry_point is not None
+        host = omnigym.spec(env_id).kind == "host"
+        assert (spec.vector_entry_point is None) == host, "host envs use Gymnasium's vector envs"
         assert spec.max_episode_steps == omnigym.spec(env_id).max_episode_steps
 
 
