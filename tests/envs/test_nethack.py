@@ -99,6 +99,7 @@ def test_reward_is_the_weighted_scaled_vector_on_real_play(env):
         assert reward == pytest.approx(float(np.dot(info["weights"], scaled)), abs=1e-6)
         assert info["rewards"].shape == (5,) and np.all(np.isfinite(info["rewards"]))
         explored += info["rewards"][env.reward_names.index("exploration")]
+        assert info["controller_reward"] == pytest.approx(0.01 * env.library.last_values["score"])
         if terminated or truncated:
             env.reset(seed=int(rng.integers(1000)))
     assert explored > 0, "moving around a fresh level shows new cells"

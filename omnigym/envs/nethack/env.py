@@ -19,6 +19,10 @@ Two ways to set the behaviour:
   action only, and :meth:`NetHackBehaviourEnv.set_behaviour` sets the
   weights and option length from outside, for training low-level policies.
 
+``info["controller_reward"]`` is the scaled ``controller_reward`` function
+(score by default; HBS's NetHack configs use exploration), what a controller
+maximises.
+
 Observations: a ``crop_size`` square of glyphs centred on the player (blank
 stone outside the map), the 27 bottom-line stats, and the behaviour vector.
 At the end of an episode ``info["episode"]`` reports score, depth, deepest
@@ -36,7 +40,7 @@ from gymnasium import spaces
 from nle import nethack
 from nle.env.tasks import NetHackScore
 
-from omnigym.envs.nethack.rewards import HBS_REWARDS, RewardLibrary
+from omnigym.envs.nethack.rewards import HBS_REWARDS, REWARDS, RewardLibrary
 
 BEHAVIOURS = ("controller", "external")
 
@@ -56,6 +60,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
         character: str = "mon-hum-neu-mal",
         max_episode_steps: int = 5000,
         render_mode: str | None = None,
+        controller_reward: str = "score",
     ):
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour: expected one of {BEHAVIOURS}, got {behaviour!r}.")
@@ -67,7 +72,10 @@ class NetHackBehaviourEnv(gymnasium.Env):
             raise ValueError(f"crop_size: expected an odd size >= 1, got {crop_size}.")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode: expected None or 'ansi', got {render_mode!r}.")
+        if controller_reward not in REWARDS:
+            raise ValueError(f"controller_reward: expected one of {list(REWARDS)}, got {controller_reward!r}.")
         self.library = RewardLibrary(rewards)
+        self.controller_reward = controller_reward
         self.behaviour = behaviour
         self.levels = np.linspace(0.0, 1.0, weight_levels).astype(np.float32)
         self.option_lengths = tuple(2**i for i in range(num_option_lengths))
@@ -190,7 +198,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self._option_steps += 1
         raw = self.library.step(nle_obs, done=terminated or truncated)
         reward = float(np.dot(self._weights, raw * self.library.scales))
-        self._episode["explored"] += self.library.last_explored
+        self._episode["explored"] += int(self.library.last_values["exploration"])
         self._episode["deepest"] = max(self._episode["deepest"], int(nle_obs["blstats"][nethack.NLE_BL_DEPTH]))
         info = {
             "rewards": raw,
@@ -198,6 +206,8 @@ class NetHackBehaviourEnv(gymnasium.Env):
             "option_length": self._option_length,
             "decision": decided,
             "end_status": int(nle_info["end_status"]),
+            "controller_reward": REWARDS[self.controller_reward][0]
+            * self.library.last_values[self.controller_reward],
         }
         if terminated or truncated:
             info["episode"] = self._episode_statistics(terminated)

@@ -70,8 +70,9 @@ class RewardLibrary:
         self.scales = np.asarray([REWARDS[name][0] for name in self.names], np.float32)
         self._previous: dict | None = None
         self._most_seen: dict[tuple[int, int], int] = {}
-        #: Cells newly seen at the last step (kept whether or not exploration is in ``names``).
-        self.last_explored = 0
+        #: Every reward function's raw value at the last step, named (whether or
+        #: not it is in ``names``): episode statistics and controller rewards read it.
+        self.last_values: dict[str, float] = dict.fromkeys(REWARDS, 0.0)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -102,10 +103,9 @@ class RewardLibrary:
         if self._previous is None:
             raise RuntimeError("call reset(first_observation) before step().")
         if done:
-            self.last_explored = 0
+            self.last_values = dict.fromkeys(REWARDS, 0.0)
             return np.zeros(len(self.names), np.float32)
         before, now = self._previous, self._snapshot(observation)
-        self.last_explored = self._explored(observation)
         delta = now["blstats"] - before["blstats"]
         values = {
             "score": max(0, delta[nethack.NLE_BL_SCORE]),
@@ -115,9 +115,10 @@ class RewardLibrary:
             "eating": max(0, now["nutrition"] - before["nutrition"]),
             "armour": -delta[nethack.NLE_BL_AC],
             "experience": max(0, delta[nethack.NLE_BL_EXP]),
-            "exploration": self.last_explored,
+            "exploration": self._explored(observation),
             "health": delta[nethack.NLE_BL_HP],
         }
         self._previous = now
+        self.last_values = {name: float(value) for name, value in values.items()}
         vector = np.asarray([values[name] for name in self.names], np.float32)
         return vector * self.scales if scaled else vector
