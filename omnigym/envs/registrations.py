@@ -85,7 +85,6 @@ register(
         entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
         description="NetHack (NLE) whose reward mixes 5 reward functions; the action picks them too.",
         kind="host",
-        max_episode_steps=5000,
         requires=NETHACK,
     )
 )
@@ -95,7 +94,6 @@ register(
         entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
         description="NetHack behaviour space with weights set from outside (set_behaviour).",
         kind="host",
-        max_episode_steps=5000,
         requires=NETHACK,
         kwargs={"behaviour": "external"},
     )

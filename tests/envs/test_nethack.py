@@ -84,7 +84,7 @@ def test_scaled_rewards_and_episode_end():
 
 @pytest.fixture(scope="module")
 def env():
-    env = NetHackBehaviourEnv(max_episode_steps=200)
+    env = NetHackBehaviourEnv(episode_limit=200)
     yield env
     env.close()
 
@@ -122,7 +122,7 @@ def test_controller_decisions_set_weights_and_option_length(env):
 
 
 def test_external_weights_and_their_errors():
-    env = NetHackBehaviourEnv(behaviour="external", max_episode_steps=50)
+    env = NetHackBehaviourEnv(behaviour="external", episode_limit=50)
     obs, _ = env.reset(seed=2)
     env.set_behaviour([0.0, 1.0, 0.0, 0.0, 0.5], option_length=4)
     obs, *_ = env.step(0)
@@ -141,7 +141,7 @@ def test_external_weights_and_their_errors():
 
 
 def test_episode_statistics_at_the_time_limit():
-    env = NetHackBehaviourEnv(behaviour="external", max_episode_steps=30)
+    env = NetHackBehaviourEnv(behaviour="external", episode_limit=30)
     env.reset(seed=3)
     info, done = {}, False
     while not done:
@@ -165,7 +165,9 @@ def test_gymnasium_and_sb3_checkers(env_id):
 
 
 def test_async_vector_env_steps_every_copy():
-    envs = gymnasium.make_vec("NetHack-HBS-v0", num_envs=2, vectorization_mode="async")
+    envs = gymnasium.make_vec(
+        "NetHack-HBS-v0", num_envs=2, vectorization_mode="async", vector_kwargs={"context": "spawn"}
+    )
     obs, _ = envs.reset(seed=0)
     assert obs["glyphs_crop"].shape == (2, 9, 9) and obs["behaviour"].shape == (2, 6)
     for _ in range(5):

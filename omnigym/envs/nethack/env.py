@@ -26,7 +26,9 @@ maximises.
 Observations: a ``crop_size`` square of glyphs centred on the player (blank
 stone outside the map), the 27 bottom-line stats, and the behaviour vector.
 At the end of an episode ``info["episode"]`` reports score, depth, deepest
-level, turns, cells explored and how the game ended.
+level, turns, cells explored and how the game ended. Episodes end at
+``episode_limit`` steps (NLE's own limit, so the statistics come with it;
+the registered ids add no Gymnasium ``TimeLimit``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
         num_option_lengths: int = 8,
         crop_size: int = 9,
         character: str = "mon-hum-neu-mal",
-        max_episode_steps: int = 5000,
+        episode_limit: int = 5000,
         render_mode: str | None = None,
         controller_reward: str = "score",
     ):
@@ -83,7 +85,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self.render_mode = render_mode
         self.nle = NetHackScore(
             character=character,
-            max_episode_steps=max_episode_steps,
+            max_episode_steps=episode_limit,
             observation_keys=("glyphs", "blstats", "message", "internal", "tty_chars"),
         )
         num_rewards = len(self.library)
