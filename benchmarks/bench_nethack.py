@@ -1,0 +1,142 @@
+"""NetHack behaviour spaces: env throughput, then HBS against flat PPO at an equal step budget.
+
+1. Steps per second with random actions: plain NLE (``NetHackScore-v0``,
+   the native anchor), the behaviour-space env (``NetHack-HBS-v0``), and
+   Gymnasium's async vector env of it (``--num-envs`` workers).
+2. HBS and flat PPO (``omnigym.agents.hbs``), each trained for
+   ``--timesteps`` env steps; finished episodes' score, deepest level and
+   cells explored are averaged over the last ``--last-episodes`` episodes.
+
+    python benchmarks/bench_nethack.py --timesteps 100000
+
+Writes ``benchmarks/results/nethack_hbs_<backend>.{json,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+
+from omnigym import benchmarking
+
+
+def steps_per_s(env, steps: int, seed: int = 0) -> float:
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if np.any(terminated) or np.any(truncated):
+            if not hasattr(env, "num_envs"):
+                env.reset()
+    return steps * getattr(env, "num_envs", 1) / (time.perf_counter() - start)
+
+
+def throughput(steps: int, num_envs: int) -> dict:
+    import nle  # noqa: F401  (registers NetHackScore-v0)
+
+    native = gymnasium.make("NetHackScore-v0", observation_keys=("glyphs", "blstats", "message"))
+    ours = gymnasium.make("NetHack-HBS-v0")
+    vector = gymnasium.make_vec("NetHack-HBS-v0", num_envs=num_envs, vectorization_mode="async",
+                                vector_kwargs={"context": "spawn"})
+    try:
+        result = {
+            "native_nle_steps_per_s": steps_per_s(native, steps),
+            "behaviour_env_steps_per_s": steps_per_s(ours, steps),
+            f"async_vector_env_{num_envs}_steps_per_s": steps_per_s(vector, steps // num_envs),
+        }
+    finally:
+        for env in (native, ours, vector):
+            env.close()
+    result["behaviour_env_over_native"] = result["behaviour_env_steps_per_s"] / result["native_nle_steps_per_s"]
+    result["vector_env_over_behaviour_env"] = (
+        result[f"async_vector_env_{num_envs}_steps_per_s"] / result["behaviour_env_steps_per_s"]
+    )
+    return result
+
+
+def train(hierarchical: bool, args) -> dict:
+    from omnigym.agents.hbs import HBSConfig, HBSLearner
+
+    config = HBSConfig(hierarchical=hierarchical, num_envs=args.num_envs, num_steps=args.num_steps,
+                       total_timesteps=args.timesteps, seed=args.seed)
+    curve = []
+    start = time.perf_counter()
+
+    def log(entry: dict) -> None:
+        curve.append({**entry, "seconds": time.perf_counter() - start})
+        print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items()}, flush=True)
+
+    _, episodes = HBSLearner(config).train(log)
+    seconds = time.perf_counter() - start
+    last = episodes[-args.last_episodes:]
+    mean = lambda key: float(np.mean([e[key] for e in last])) if last else float("nan")  # noqa: E731
+    return {
+        "config": dataclasses.asdict(config),
+        "train_seconds": seconds,
+        "env_steps_per_s_while_training": args.timesteps / seconds,
+        "episodes": len(episodes),
+        "mean_score_last_episodes": mean("score"),
+        "mean_deepest_level_last_episodes": mean("deepest"),
+        "mean_cells_explored_last_episodes": mean("explored"),
+        "episode_scores": [e["score"] for e in episodes],
+        "episode_deepest": [e["deepest"] for e in episodes],
+        "episode_explored": [e["explored"] for e in episodes],
+        "curve": curve,
+    }
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, run in report["learners"].items():
+        for ax, key, title in zip(axes, ("episode_scores", "episode_deepest", "episode_explored"),
+                                  ("score", "deepest level", "cells explored")):
+            values = np.asarray(run[key], float)
+            if values.size == 0:
+                continue
+            window = max(1, min(20, values.size // 5))
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(np.arange(smooth.size) + window, smooth, label=name)
+            ax.set_title(f"{title} per episode (moving mean of {window})")
+            ax.set_xlabel("episode")
+            ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"HBS vs flat PPO on NetHack, {report['timesteps']:,} env steps each "
+                 f"({report['machine']['jax_backend']}, {report['machine']['cpu_count']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"saved {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--throughput-steps", type=int, default=4000)
+    parser.add_argument("--timesteps", type=int, default=100_000)
+    parser.add_argument("--num-envs", type=int, default=4)
+    parser.add_argument("--num-steps", type=int, default=128)
+    parser.add_argument("--last-episodes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    import omnigym  # noqa: F401  (registers the ids)
+
+    report = {"benchmark": "NetHack behaviour spaces: throughput, and HBS vs flat PPO",
+              "throughput": throughput(args.throughput_steps, args.num_envs)}
+    print(report["throughput"], flush=True)
+    report["timesteps"] = args.timesteps
+    report["learners"] = {"HBS": train(True, args), "flat PPO (score)": train(False, args)}
+    path = benchmarking.write_result(args.out, "nethack_hbs", report)
+    plot({**report, **benchmarking.provenance()}, path.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
