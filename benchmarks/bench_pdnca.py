@@ -33,16 +33,6 @@ from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.envs.pdnca import PDNCA, compete
 
 
-def timed(run, repeats: int = 2) -> float:
-    jax.block_until_ready(run())
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(run())
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def random_updates(env: PDNCA, dishes: int) -> jax.Array:
     layout = env.layout
     shape = (dishes, layout.num_species, layout.height, layout.width, layout.update_channels)
@@ -62,7 +52,7 @@ def substrate_cell_updates_per_s(env: PDNCA, dishes: int, steps: int) -> tuple[f
 
         return jax.lax.scan(body, states, None, length=steps)[0]
 
-    seconds = timed(lambda: rollout(states))
+    seconds = benchmarking.timed(lambda: rollout(states), repeats=2)
     return dishes * env.layout.num_cells * steps / seconds, states
 
 
@@ -129,7 +119,7 @@ def torch_anchor(env: PDNCA, states, dishes: int, steps: int, threads: int) -> t
 def learner_cell_updates_per_s(env: PDNCA, epochs: int) -> float:
     learner = PDNCALearner(env, NCAConfig(hidden_dim=32))
     state = learner.init(jax.random.key(0), learner.hyperparameters())
-    seconds = timed(lambda: learner.run(state, epochs)[0].world.cells)
+    seconds = benchmarking.timed(lambda: learner.run(state, epochs)[0].world.cells, repeats=2)
     return env.layout.num_cells * learner.steps_per_epoch * epochs / seconds
 
 

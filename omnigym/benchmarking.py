@@ -20,11 +20,16 @@ from omnigym.wrappers.autoreset import AutoResetVecEnv, select_where
 from omnigym.wrappers.gymnasium import make_reset_strategy
 
 
-def _timed(run: Callable[[], Any]) -> float:
-    jax.block_until_ready(run())  # compile and warm up
-    start = time.perf_counter()
+def timed(run: Callable[[], Any], repeats: int = 1) -> float:
+    """Seconds of one call of ``run``, after a first call that compiles and warms up
+    (the best of ``repeats`` timed calls)."""
     jax.block_until_ready(run())
-    return time.perf_counter() - start
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(run())
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def jax_path_steps_per_s(
@@ -46,7 +51,7 @@ def jax_path_steps_per_s(
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
 
-    return num_envs * steps / _timed(lambda: rollout(jax.random.key(0)))
+    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
 
 
 def native_craftax_steps_per_s(
@@ -84,7 +89,7 @@ def native_craftax_steps_per_s(
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
 
-    return num_envs * steps / _timed(lambda: rollout(jax.random.key(0)))
+    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
 
 
 def bare_transition_steps_per_s(env: Any, params: Any, num_envs: int, steps: int) -> float:
@@ -104,7 +109,7 @@ def bare_transition_steps_per_s(env: Any, params: Any, num_envs: int, steps: int
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
 
-    return num_envs * steps / _timed(lambda: rollout(jax.random.key(0)))
+    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
 
 
 def _host_loop_steps_per_s(step: Callable[[], Any], num_envs: int, steps: int) -> float:

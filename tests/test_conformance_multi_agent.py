@@ -18,6 +18,11 @@ EPISODE_STEPS = 12
 PLAYERS = 4
 
 
+def players(env_id: str) -> int | None:
+    """How many players a mean-field game's N-player view gets here (others fix theirs)."""
+    return PLAYERS if omnigym.spec(env_id).kind == "mean_field" else None
+
+
 @pytest.fixture(scope="module", params=MULTI_AGENT_ENV_IDS)
 def env_id(request):
     return request.param
@@ -25,8 +30,7 @@ def env_id(request):
 
 @pytest.fixture(scope="module")
 def env_and_params(env_id):
-    players = PLAYERS if omnigym.spec(env_id).kind == "mean_field" else None
-    return make_multi_agent(env_id, players)
+    return make_multi_agent(env_id, players(env_id))
 
 
 def random_actions(env, params, key):
@@ -35,8 +39,7 @@ def random_actions(env, params, key):
 
 
 def test_pettingzoo_parallel_api_test(env_id):
-    players = PLAYERS if omnigym.spec(env_id).kind == "mean_field" else None
-    parallel_api_test(omnigym.make_parallel(env_id, num_agents=players), num_cycles=30)
+    parallel_api_test(omnigym.make_parallel(env_id, num_agents=players(env_id)), num_cycles=30)
 
 
 def test_jitted_episode_is_finite_and_in_space(env_and_params):
@@ -97,8 +100,7 @@ def test_rgb_render_through_pettingzoo(env_id, env_and_params):
     env, _ = env_and_params
     if "rgb_array" not in env.render_modes:
         pytest.skip(f"{env_id} has no rgb_array rendering")
-    players = PLAYERS if omnigym.spec(env_id).kind == "mean_field" else None
-    parallel = omnigym.make_parallel(env_id, num_agents=players, render_mode="rgb_array")
+    parallel = omnigym.make_parallel(env_id, num_agents=players(env_id), render_mode="rgb_array")
     parallel.reset(seed=0)
     parallel.step({a: parallel.action_space(a).sample() for a in parallel.agents})
     frame = parallel.render()

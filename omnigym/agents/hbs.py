@@ -43,7 +43,7 @@ from flax.training.train_state import TrainState
 from nle import nethack
 
 from omnigym.agents import common
-from omnigym.agents.ppo import ppo_objective
+from omnigym.agents.ppo import clipped_surrogate, ppo_objective
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,17 +205,12 @@ class HBSLearner:
         loss = ppo_objective(out["logits"], out["value"], low, config)
         if not self.controller_nvec:
             return loss
-        decision = mb["valid"] & mb["decision"]
-        weights = decision.astype(jnp.float32)
+        weights = (mb["valid"] & mb["decision"]).astype(jnp.float32)
         count = jnp.maximum(weights.sum(), 1.0)
-        advantage = mb["controller_advantage"]
-        mean = jnp.sum(advantage * weights) / count
-        std = jnp.sqrt(jnp.sum(jnp.square(advantage - mean) * weights) / count)
-        advantage = (advantage - mean) / (std + 1e-8)
         log_prob = multi_log_prob(out["controller_logits"], mb["controller_action"], self.controller_nvec)
-        ratio = jnp.exp(log_prob - mb["controller_log_prob"])
-        clipped = jnp.clip(ratio, 1 - config.clip_eps, 1 + config.clip_eps)
-        actor = -jnp.sum(jnp.minimum(ratio * advantage, clipped * advantage) * weights) / count
+        actor = clipped_surrogate(
+            log_prob, mb["controller_log_prob"], mb["controller_advantage"], weights, config.clip_eps
+        )
         entropy = jnp.sum(multi_entropy(out["controller_logits"], self.controller_nvec) * weights) / count
         valid = mb["valid"].astype(jnp.float32)
         value_error = jnp.square(out["controller_value"] - mb["controller_return"])

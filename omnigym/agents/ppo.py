@@ -124,6 +124,20 @@ def ppo_loss(
     return ppo_objective(logits, value, mb, config, bc_coef)
 
 
+def clipped_surrogate(
+    log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array, weights: jax.Array, clip_eps: float
+) -> jax.Array:
+    """PPO's clipped policy loss, advantages normalised over the rows of weight 1."""
+    count = jnp.maximum(weights.sum(), 1.0)
+    mean = lambda v: jnp.sum(v * weights) / count  # noqa: E731
+    adv_mean = mean(advantage)
+    adv_std = jnp.sqrt(mean(jnp.square(advantage - adv_mean)))
+    advantage = (advantage - adv_mean) / (adv_std + 1e-8)
+    ratio = jnp.exp(log_prob - old_log_prob)
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    return -mean(jnp.minimum(ratio * advantage, clipped * advantage))
+
+
 def ppo_objective(
     logits: jax.Array, value: jax.Array, mb: dict, config: Any, bc_coef: jax.Array | float = 0.0
 ) -> jax.Array:
@@ -134,17 +148,12 @@ def ppo_objective(
     the valid rows; ``config`` gives ``clip_eps``, ``vf_coef``, ``ent_coef``.
     """
     log_pi = jax.nn.log_softmax(logits)
-    valid = mb["valid"]
-    weights = valid.astype(jnp.float32)
+    weights = mb["valid"].astype(jnp.float32)
     count = jnp.maximum(weights.sum(), 1.0)
     mean = lambda v: jnp.sum(v * weights) / count
-    advantage = mb["advantage"]
-    adv_mean = mean(advantage)
-    adv_std = jnp.sqrt(mean(jnp.square(advantage - adv_mean)))
-    advantage = (advantage - adv_mean) / (adv_std + 1e-8)
-    ratio = jnp.exp(log_prob_of(log_pi, mb["action"]) - mb["log_prob"])
-    clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
-    actor_loss = -mean(jnp.minimum(ratio * advantage, clipped * advantage))
+    actor_loss = clipped_surrogate(
+        log_prob_of(log_pi, mb["action"]), mb["log_prob"], mb["advantage"], weights, config.clip_eps
+    )
     value_clipped = mb["value"] + jnp.clip(value - mb["value"], -config.clip_eps, config.clip_eps)
     value_loss = 0.5 * mean(
         jnp.maximum(jnp.square(value - mb["return"]), jnp.square(value_clipped - mb["return"]))

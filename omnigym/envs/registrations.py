@@ -79,22 +79,20 @@ register(
 )
 
 NETHACK = (("nle", "nle"),)
-register(
-    EnvSpec(
-        id="NetHack-HBS-v0",
-        entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
-        description="NetHack (NLE) whose reward mixes 5 reward functions; the action picks them too.",
-        kind="host",
-        requires=NETHACK,
-    )
+NETHACK_BEHAVIOUR_SPACES = (
+    ("NetHack-HBS-v0", {},
+     "NetHack (NLE) whose reward mixes 5 reward functions; the action picks them too."),
+    ("NetHack-HBS-Low-v0", {"behaviour": "external"},
+     "NetHack behaviour space with weights set from outside (set_behaviour)."),
 )
-register(
-    EnvSpec(
-        id="NetHack-HBS-Low-v0",
-        entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
-        description="NetHack behaviour space with weights set from outside (set_behaviour).",
-        kind="host",
-        requires=NETHACK,
-        kwargs={"behaviour": "external"},
+for _id, _kwargs, _description in NETHACK_BEHAVIOUR_SPACES:
+    register(
+        EnvSpec(
+            id=_id,
+            entry_point="omnigym.envs.nethack:NetHackBehaviourEnv",
+            description=_description,
+            kind="host",
+            requires=NETHACK,
+            kwargs=_kwargs,
+        )
     )
-)

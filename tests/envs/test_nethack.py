@@ -176,3 +176,16 @@ def test_async_vector_env_steps_every_copy():
     envs.close()
     with pytest.raises(TypeError, match="unexpected keyword"):
         omnigym.make("NetHack-HBS-v0", weights=3)
+
+
+def test_ansi_render_shows_the_screen():
+    env = NetHackBehaviourEnv(behaviour="external", render_mode="ansi", episode_limit=20)
+    env.reset(seed=4)
+    env.step(18)
+    screen = env.render()
+    assert len(screen.splitlines()) == 24 and "@" in screen  # the player is on the map
+    env.close()
+    quiet = NetHackBehaviourEnv(behaviour="external")
+    quiet.reset(seed=4)
+    assert quiet.render() is None
+    quiet.close()

@@ -86,7 +86,8 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self.nle = NetHackScore(
             character=character,
             max_episode_steps=episode_limit,
-            observation_keys=("glyphs", "blstats", "message", "internal", "tty_chars"),
+            observation_keys=("glyphs", "blstats", "internal")
+            + (("tty_chars",) if render_mode == "ansi" else ()),
         )
         num_rewards = len(self.library)
         self.num_game_actions = int(self.nle.action_space.n)
@@ -111,7 +112,10 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self._weights = np.full(num_rewards, 1.0 / num_rewards, np.float32)
         self._option_length = self.option_lengths[-1]
         self._option_steps = 0
-        self._observation: dict | None = None
+        #: The last in-game observation's bottom line (and screen, when rendering),
+        #: copied because NLE reuses its buffers; the final screen of an episode is
+        #: not a game state, so episode statistics read this.
+        self._last: dict | None = None
 
     # -------------------------------------------------------------- behaviour
     @property
@@ -176,15 +180,14 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self.nle.seed(core=core, disp=disp, reseed=False)
         nle_obs, _ = self.nle.reset()
         self.library.reset(nle_obs)
-        self._observation = {key: value.copy() for key, value in nle_obs.items()}  # NLE reuses buffers
+        self._remember(nle_obs)
         self._episode = {"explored": 0, "deepest": int(nle_obs["blstats"][nethack.NLE_BL_DEPTH])}
-        self._option_steps = self._option_length  # the first step is a decision
-        if self.behaviour == "external":
-            self._option_steps = 0
+        # In controller mode the first step is a decision.
+        self._option_steps = self._option_length if self.behaviour == "controller" else 0
         return self._observe(nle_obs, self.behaviour == "controller"), {}
 
     def step(self, action: Any):
-        if self._observation is None:
+        if self._last is None:
             raise RuntimeError("call reset() before step().")
         action = np.asarray(action)
         if not self.action_space.contains(action.astype(np.int64)):
@@ -214,12 +217,16 @@ class NetHackBehaviourEnv(gymnasium.Env):
         if terminated or truncated:
             info["episode"] = self._episode_statistics(terminated)
         else:
-            self._observation = {key: value.copy() for key, value in nle_obs.items()}
+            self._remember(nle_obs)
         next_decision = self.behaviour == "controller" and self.decision
         return self._observe(nle_obs, next_decision), reward, bool(terminated), bool(truncated), info
 
+    def _remember(self, nle_obs: dict) -> None:
+        keys = ("blstats", "tty_chars") if self.render_mode == "ansi" else ("blstats",)
+        self._last = {key: nle_obs[key].copy() for key in keys}
+
     def _episode_statistics(self, terminated: bool) -> dict:
-        blstats = self._observation["blstats"]  # the last in-game observation
+        blstats = self._last["blstats"]
         return {
             "score": int(blstats[nethack.NLE_BL_SCORE]),
             "depth": int(blstats[nethack.NLE_BL_DEPTH]),
@@ -235,8 +242,8 @@ class NetHackBehaviourEnv(gymnasium.Env):
         return self.nle.nethack.how_done().name.lower()
 
     def render(self):
-        if self.render_mode == "ansi" and self._observation is not None:
-            rows = self._observation["tty_chars"]
+        if self.render_mode == "ansi" and self._last is not None:
+            rows = self._last["tty_chars"]
             return "\n".join(bytes(row).decode("latin-1").rstrip() for row in rows)
         return None
 

@@ -120,6 +120,8 @@ class PDNCA(MultiAgentEnvironment):
         generator: makes the initial dish; :class:`RandomSeedGenerator` by default.
     """
 
+    render_modes = ("rgb_array",)
+
     def __init__(
         self,
         num_species: int = 3,
@@ -148,7 +150,6 @@ class PDNCA(MultiAgentEnvironment):
         self.observation = observation
         self.crop_size = int(crop_size)
         self.agents = tuple(f"species_{i}" for i in range(1, num_species + 1))
-        self.render_modes = ("rgb_array",)
         self.config = (self.layout, self.generator, observation, self.crop_size)
 
     # ------------------------------------------------------------------ params
