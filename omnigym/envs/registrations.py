@@ -96,3 +96,12 @@ for _id, _kwargs, _description in NETHACK_BEHAVIOUR_SPACES:
             kwargs=_kwargs,
         )
     )
+
+register(
+    EnvSpec(
+        id="PointMaze-GC-v0",
+        entry_point="omnigym.envs.pointmaze:PointMaze",
+        description="OGBench's point maze in JAX (layout=medium|large|giant), goals are positions.",
+        max_episode_steps=1000,
+    )
+)
