@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import gymnasium
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+from gymnax.environments import spaces as gymnax_spaces
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from conftest import JAX_ENV_IDS
@@ -18,6 +20,18 @@ import omnigym
 from omnigym.core.spaces import contains
 
 EPISODE_STEPS = 24
+
+
+def fixed_action(env, params, t):
+    """A valid action that depends only on ``t`` (discrete or continuous spaces)."""
+    return env.action_space(params).sample(jax.random.key(1000 + t))
+
+
+def outside_action(space):
+    """An action a Gymnasium adapter must reject."""
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return space.n
+    return np.full(space.shape, 10.0 * np.max(np.abs(space.high)), space.dtype)
 
 
 @pytest.fixture(scope="module", params=JAX_ENV_IDS)
@@ -75,7 +89,7 @@ def test_seed_determinism(env_id, make_env):
         obs, state = env.reset(jax.random.key(seed), params)
         outputs = [obs]
         for t in range(3):
-            out = env.step(jax.random.key(100 + t), state, jnp.int32(t % env.num_actions), params)
+            out = env.step(jax.random.key(100 + t), state, fixed_action(env, params, t), params)
             state = out[1]
             outputs.append((out[0], out[2], out[3], out[4]))
         return jax.device_get(outputs)
@@ -91,27 +105,33 @@ def test_no_recompilation_after_first_step(env_id, make_env):
     step = jax.jit(env.step)
     _, state = env.reset(jax.random.key(0), params)
     for t in range(3):
-        state = step(jax.random.key(t), state, jnp.int32(0), params)[1]
+        state = step(jax.random.key(t), state, fixed_action(env, params, 0), params)[1]
     assert step._cache_size() == 1
 
 
 def test_bad_action_shape_is_a_clear_error(env_id, make_env):
     env, params = make_env(env_id)
     _, state = env.reset(jax.random.key(0), params)
-    with pytest.raises(ValueError, match=r"expected an action of shape \(\)"):
-        env.step(jax.random.key(0), state, jnp.zeros((3,), jnp.int32), params)
-    with pytest.raises(TypeError, match="integer action"):
-        env.step(jax.random.key(0), state, jnp.float32(1.0), params)
+    space = env.action_space(params)
+    expected = re.escape(f"expected an action of shape {tuple(space.shape)}")
+    with pytest.raises(ValueError, match=expected):
+        env.step(jax.random.key(0), state, jnp.zeros((*space.shape, 3), space.dtype), params)
+    if isinstance(space, gymnax_spaces.Discrete):
+        with pytest.raises(TypeError, match="integer action"):
+            env.step(jax.random.key(0), state, jnp.float32(1.0), params)
 
 
 def test_gymnasium_adapter_rejects_bad_input(env_id):
     env = gymnasium.make(env_id).unwrapped
     env.reset(seed=0)
     with pytest.raises(ValueError, match="not in the action space"):
-        env.step(env.action_space.n)
+        env.step(outside_action(env.action_space))
     if hasattr(env.env, "goal_names"):
         with pytest.raises(ValueError, match="out of range"):
             env.reset(options={"goal": 10_000})
+    elif hasattr(env.env, "with_goal"):  # continuous goals (PointMaze: positions)
+        with pytest.raises(ValueError, match="goal"):
+            env.reset(options={"goal": [1e6, 1e6]})
     else:
         with pytest.raises(ValueError, match="not goal-conditioned"):
             env.reset(options={"goal": 0})

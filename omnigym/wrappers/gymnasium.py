@@ -65,9 +65,22 @@ def _gymnasium_obs(space: gymnasium.Space, obs: Any) -> Any:
     return obs
 
 
-def _goal_index(env: Environment, goal: Any) -> int:
+def jax_action(space: gymnasium.Space, action: Any) -> jax.Array:
+    """``action`` as the JAX env takes it: int32 for discrete spaces, the
+    space's own dtype otherwise (never a silent cast of a continuous action to int)."""
+    if isinstance(space, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete)):
+        return jnp.asarray(action, jnp.int32)
+    return jnp.asarray(action, space.dtype)
+
+
+def _goal_value(env: Environment, goal: Any) -> jax.Array:
+    """A commanded goal as ``with_goal`` takes it: an int32 index for envs with
+    named goals (``goal`` an index or a name), else whatever the env's own
+    ``check_goal`` makes of it (PointMaze: a position)."""
     if isinstance(goal, str):
-        return env.goal_index(goal)
+        return jnp.int32(env.goal_index(goal))
+    if hasattr(env, "goal_names"):
+        return jnp.int32(env.check_goal(goal))
     return env.check_goal(goal)
 
 
@@ -77,7 +90,7 @@ class GymnasiumEnv(gymnasium.Env):
     ``reset(seed=...)`` seeds the JAX key through Gymnasium's ``np_random``; an
     unseeded reset after an episode carries state across (``carry_over``), as
     the JAX auto-reset does. Goal envs take ``options={"goal": index or name}``
-    to command a goal, and expose ``compute_reward`` for HER.
+    to command a goal (a position for PointMaze), and expose ``compute_reward`` for HER.
     """
 
     def __init__(self, env: Environment, params: Any = None, render_mode: str | None = None):
@@ -108,8 +121,8 @@ class GymnasiumEnv(gymnasium.Env):
         if options and "goal" in options:
             if self._with_goal is None:
                 raise ValueError(f"{self.env.name} is not goal-conditioned; it takes no goal.")
-            goal = _goal_index(self.env, options["goal"])
-            obs, state = self._with_goal(state, jnp.int32(goal), self.params)
+            goal = _goal_value(self.env, options["goal"])
+            obs, state = self._with_goal(state, goal, self.params)
         self._state = state
         return _gymnasium_obs(self.observation_space, jax.device_get(obs)), {}
 
@@ -122,7 +135,7 @@ class GymnasiumEnv(gymnasium.Env):
                 f"{self.action_space}."
             )
         obs, self._state, reward, terminated, truncated, info = self._transition(
-            self._next_key(), self._state, jnp.asarray(action, jnp.int32), self.params
+            self._next_key(), self._state, jax_action(self.action_space, action), self.params
         )
         obs, reward, terminated, truncated, info = jax.device_get(
             (obs, reward, terminated, truncated, info)
@@ -232,7 +245,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
             )
         if not self.action_space.contains(actions.astype(self.action_space.dtype)):
             raise ValueError(f"actions {actions} are not all in {self.single_action_space}.")
-        return jnp.asarray(actions, jnp.int32)
+        return jax_action(self.single_action_space, actions)
 
     def step(self, actions: Any):
         if self._state is None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from gymnax.environments.spaces import gymnax_space_to_gym_space
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from omnigym.core.environment import Environment
 from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import make_reset_strategy
+from omnigym.wrappers.gymnasium import jax_action, make_reset_strategy
 
 
 class SB3VecEnv(VecEnv):
@@ -61,12 +60,12 @@ class SB3VecEnv(VecEnv):
         return jax.device_get(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        actions = np.asarray(actions).reshape(-1)
-        if actions.shape != (self.num_envs,):
+        shape = (self.num_envs, *self.action_space.shape)
+        if np.size(actions) != np.prod(shape):
             raise ValueError(
-                f"expected {self.num_envs} actions (one per env), got shape {np.shape(actions)}."
+                f"expected actions of shape {shape} (one per env), got shape {np.shape(actions)}."
             )
-        self._actions = jnp.asarray(actions, jnp.int32)
+        self._actions = jax_action(self.action_space, np.asarray(actions).reshape(shape))
 
     def step_wait(self):
         if self._state is None:

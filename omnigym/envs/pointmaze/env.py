@@ -177,6 +177,27 @@ class PointMaze(Environment):
         info = {"success": success.astype(jnp.float32), "task_id": state.task_id}
         return self.get_obs(state), state, success.astype(jnp.float32), success, info
 
+    def check_goal(self, goal: Any) -> jax.Array:
+        """``goal`` as a float32 position, if it is finite and on the maze floor."""
+        position = np.asarray(goal, np.float32)
+        if position.shape != (2,) or not np.all(np.isfinite(position)):
+            raise ValueError(f"a PointMaze goal is a finite (x, y) position, got {goal!r}.")
+        i, j = np.floor((position[::-1] + OFFSET + 0.5 * MAZE_UNIT) / MAZE_UNIT).astype(int)
+        rows, cols = self.geometry.walls.shape
+        if not (0 <= i < rows and 0 <= j < cols) or self.geometry.walls[i, j]:
+            raise ValueError(
+                f"goal {position.tolist()} is outside the maze floor (cell ({i}, {j}) of the "
+                f"{rows}x{cols} {self.layout} layout is a wall or off the map)."
+            )
+        return jnp.asarray(position)
+
+    def with_goal(
+        self, state: PointMazeState, goal: jax.Array, params: Any = None
+    ) -> tuple[dict, PointMazeState]:
+        """Command ``goal`` (a position) from ``state`` on: returns ``(obs, state)``."""
+        state = state.replace(goal=jnp.asarray(goal, jnp.float32))
+        return self.get_obs(state), state
+
     def is_success(self, position: jax.Array, goal: jax.Array, params: PointMazeParams) -> jax.Array:
         return jnp.linalg.norm(position - goal, axis=-1) <= params.goal_tolerance
 
