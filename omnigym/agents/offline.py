@@ -36,21 +36,27 @@ from omnigym.wrappers.relabel import OfflineDataset
 
 
 # ------------------------------------------------------------------ networks
+def _init(scale: float) -> Callable:
+    return nn.initializers.variance_scaling(scale, "fan_avg", "uniform")
+
+
 class MLP(nn.Module):
     """Dense layers with GELU and optional LayerNorm (OGBench's ``MLP``)."""
 
     hidden_sizes: Sequence[int]
     output_size: int
     layer_norm: bool = True
+    #: Scale of the output layer's initial weights (actors: 1e-2, as OGBench).
+    output_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for size in self.hidden_sizes:
-            x = nn.Dense(size, kernel_init=nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"))(x)
+            x = nn.Dense(size, kernel_init=_init(1.0))(x)
             x = nn.gelu(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
-        return nn.Dense(self.output_size, kernel_init=nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"))(x)
+        return nn.Dense(self.output_size, kernel_init=_init(self.output_scale))(x)
 
 
 class Value(nn.Module):
@@ -87,7 +93,8 @@ class GaussianActor(nn.Module):
 
     @nn.compact
     def __call__(self, *inputs: jax.Array) -> jax.Array:
-        mean = MLP(self.hidden_sizes, self.action_size, self.layer_norm)(jnp.concatenate(inputs, -1))
+        mlp = MLP(self.hidden_sizes, self.action_size, self.layer_norm, output_scale=1e-2)
+        mean = mlp(jnp.concatenate(inputs, -1))
         return jnp.tanh(mean) if self.squash else mean
 
 
@@ -97,8 +104,28 @@ def gaussian_log_prob(mean: jax.Array, value: jax.Array) -> jax.Array:
 
 
 def length_normalize(x: jax.Array) -> jax.Array:
-    """Scale each row to norm sqrt(dim) (HIQL's goal representations, ARL's options)."""
-    return x / (jnp.linalg.norm(x, axis=-1, keepdims=True) + 1e-6) * jnp.sqrt(x.shape[-1])
+    """Scale each row to norm sqrt(dim) (HIQL's goal representations, ARL's options).
+
+    The norm is ``sqrt(sum x^2 + 1e-12)``: ``jnp.linalg.norm`` has a NaN
+    gradient at zero, which a relative option (``w - s = 0`` at a trajectory's
+    end) reaches.
+    """
+    norm = jnp.sqrt(jnp.sum(x**2, axis=-1, keepdims=True) + 1e-12)
+    return x / norm * jnp.sqrt(x.shape[-1])
+
+
+def soft_length_normalize(x: jax.Array) -> jax.Array:
+    """``x * tanh(|x|) / |x| * sqrt(dim)``: about ``x * sqrt(dim)`` near zero and
+    length ``sqrt(dim)`` far from it, with gradients bounded everywhere.
+
+    ARL uses it for relative options, whose input ``w - s`` is zero when the
+    subgoal is the state itself; plain normalisation has unbounded gradients
+    there. Below norm 1e-2 the scale is its Taylor series ``1 - |x|^2 / 3``.
+    """
+    squared = jnp.sum(x**2, axis=-1, keepdims=True)
+    norm = jnp.sqrt(jnp.maximum(squared, 1e-4))
+    scale = jnp.where(squared < 1e-4, 1.0 - squared / 3.0, jnp.tanh(norm) / norm)
+    return x * scale * jnp.sqrt(x.shape[-1])
 
 
 # -------------------------------------------------------------------- losses

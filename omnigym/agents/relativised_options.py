@@ -47,6 +47,7 @@ from omnigym.agents.offline import (
     expectile_loss,
     gaussian_log_prob,
     length_normalize,
+    soft_length_normalize,
 )
 from omnigym.wrappers.relabel import (
     GoalSampling,
@@ -147,7 +148,12 @@ class RelativisedOptions:
     def encode(self, option_params: dict, s: jax.Array, w: jax.Array) -> jax.Array:
         """The option ``phi(s, w)`` that leads from ``s`` towards ``w``."""
         x = jnp.concatenate(self.subgoal_inputs(s, w), -1)
-        return length_normalize(self.networks()["option"].apply({"params": option_params}, x))
+        return self.normalize(self.networks()["option"].apply({"params": option_params}, x))
+
+    def normalize(self, option: jax.Array) -> jax.Array:
+        """Length-normalise an option; softly for relative options (see
+        :func:`~omnigym.agents.offline.soft_length_normalize`)."""
+        return soft_length_normalize(option) if self.config.relative else length_normalize(option)
 
     def loss(self, params: dict, targets: dict, batch: dict, key: jax.Array):
         del key
@@ -210,6 +216,6 @@ class RelativisedOptions:
     def act(self, params: dict, observation: jax.Array, goal: jax.Array, key: jax.Array) -> jax.Array:
         del key
         nets = self.networks()
-        omega = length_normalize(nets["high_actor"].apply({"params": params["high_actor"]}, observation, goal))
+        omega = self.normalize(nets["high_actor"].apply({"params": params["high_actor"]}, observation, goal))
         action = nets["low_actor"].apply({"params": params["low_actor"]}, observation, omega)
         return jnp.clip(action, -1.0, 1.0)
