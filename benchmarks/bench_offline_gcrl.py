@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from omnigym import benchmarking
@@ -120,8 +119,7 @@ def main() -> None:
             dataset, build_seconds = build_dataset(layout, Path(directory))
             print(f"{layout}: {dataset.size} transitions built in {build_seconds:.1f}s", flush=True)
             env = PointMaze(layout)
-            tasks = jax.tree.map(lambda *x: jnp.stack(x),
-                                 *[env.make_params(task_id=t) for t in range(1, env.num_tasks + 1)])
+            tasks = env.task_params()
             entry = {"transitions": dataset.size, "dataset_build_seconds": build_seconds, "learners": {}}
             for name in args.learners:
                 print(f"{layout} / {name}", flush=True)

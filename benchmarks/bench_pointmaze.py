@@ -3,9 +3,9 @@
 1. Steps per second: ``ogbench``'s env (one MuJoCo env, the native anchor),
    our env through the Gymnasium adapter (one env, host loop), and our jitted,
    vmapped transition on ``--num-envs`` envs.
-2. Dynamics gap, per layout: the same noisy oracle actions sent to both envs
-   from the same start, on the five evaluation tasks for ``--gap-steps``
-   steps. ``one_step``: distance after one step from the same position
+2. Dynamics gap, per layout: the same actions sent to both envs from the
+   same start, on the five evaluation tasks for ``--gap-steps`` steps, under
+   noisy oracle play and under a wall-seeking random walk. ``one_step``: distance after one step from the same position
    (the collision model's error); ``open_loop``: distance between the two
    trajectories (errors accumulate).
 3. Building OGBench-sized navigate datasets (1M transitions for medium and
@@ -67,7 +67,13 @@ def vmapped_steps_per_s(layout: str, num_envs: int, steps: int) -> float:
     return num_envs * steps / benchmarking.timed(lambda: rollout(jax.random.key(0)).block_until_ready(), 3)
 
 
-def dynamics_gap(layout: str, steps: int) -> dict:
+def dynamics_gap(layout: str, steps: int, policy: str) -> dict:
+    """Distances between ogbench's trajectory and ours under the same actions.
+
+    ``policy="oracle"``: noisy oracle play (the data collectors' actor, which
+    rarely touches a wall); ``"wall_seeking"``: a random heading held for 50
+    steps plus noise, which presses the point against walls and into corners.
+    """
     import ogbench
 
     reference = ogbench.make_env_and_datasets(f"pointmaze-{layout}-navigate-v0", env_only=True)
@@ -80,9 +86,12 @@ def dynamics_gap(layout: str, steps: int) -> dict:
         ob, _ = reference.reset(seed=task, options={"task_id": task})
         ours = jnp.asarray(ob, jnp.float32)
         goal = jnp.asarray(maze.cur_goal_xy, jnp.float32)
-        for _ in range(steps):
-            action = np.clip(np.asarray(direction(ours, goal)) + rng.normal(0, 0.5, 2), -1, 1)
-            action = action.astype(np.float32)
+        for t in range(steps):
+            if policy == "oracle":
+                heading = np.asarray(direction(ours, goal))
+            elif t % 50 == 0:
+                heading = rng.uniform(-1, 1, 2)
+            action = np.clip(heading + rng.normal(0, 0.5, 2), -1, 1).astype(np.float32)
             before = np.asarray(maze.get_xy(), np.float32)
             ob, *_ = reference.step(action)
             same_start = np.asarray(step(jnp.asarray(before), jnp.asarray(action)))
@@ -142,7 +151,9 @@ def main() -> None:
         print(f"{key}: {value:,.2f}")
     report = {"settings": vars(args), "speed": speed, "dynamics_gap": {}, "datasets": {}}
     for layout in ("medium", "large", "giant"):
-        report["dynamics_gap"][layout] = dynamics_gap(layout, args.gap_steps)
+        report["dynamics_gap"][layout] = {
+            policy: dynamics_gap(layout, args.gap_steps, policy) for policy in ("oracle", "wall_seeking")
+        }
         report["datasets"][f"{layout}-navigate"] = dataset_build_seconds(layout)
         print(layout, report["dynamics_gap"][layout], report["datasets"][f"{layout}-navigate"], flush=True)
     benchmarking.write_result(RESULTS, "pointmaze", report)

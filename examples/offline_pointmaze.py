@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from omnigym.agents import offline
@@ -63,8 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     shared = {"hidden_sizes": (args.hidden,) * 3, "batch_size": args.batch_size}
     learner = LEARNERS[args.learner](shared)
     env = PointMaze(args.layout)
-    tasks = jax.tree.map(lambda *x: jnp.stack(x),
-                         *[env.make_params(task_id=t) for t in range(1, env.num_tasks + 1)])
+    tasks = env.task_params()
     curve = []
 
     def report(done, state, metrics):

@@ -27,14 +27,10 @@ from omnigym.agents.offline import (
     Value,
     expectile_loss,
     gaussian_log_prob,
+    relabelled_goals,
+    transitions,
 )
-from omnigym.wrappers.relabel import (
-    GoalSampling,
-    OfflineDataset,
-    goal_rewards,
-    sample_goal_indices,
-    sample_indices,
-)
+from omnigym.wrappers.relabel import GoalSampling, OfflineDataset, sample_goal_indices
 
 
 @dataclass(frozen=True)
@@ -70,19 +66,10 @@ class GCIQL:
     def batch(self, key: jax.Array, dataset: OfflineDataset) -> dict:
         c = self.config
         key_idx, key_value, key_actor = jax.random.split(key, 3)
-        idx = sample_indices(key_idx, dataset, c.batch_size)
-        value_goal = sample_goal_indices(key_value, dataset, idx, c.value_goals)
+        idx, batch = transitions(key_idx, dataset, c.batch_size)
+        _, value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
         actor_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
-        rewards, masks = goal_rewards(dataset, idx, value_goal)
-        return {
-            "observations": dataset.observations[idx],
-            "actions": dataset.actions[idx],
-            "next_observations": dataset.next_observations[idx],
-            "value_goals": dataset.observations[value_goal],
-            "actor_goals": dataset.observations[actor_goal],
-            "rewards": rewards,
-            "masks": masks,
-        }
+        return {**batch, **value, "actor_goals": dataset.observations[actor_goal]}
 
     def loss(self, params: dict, targets: dict, batch: dict, key: jax.Array):
         del key
@@ -95,7 +82,7 @@ class GCIQL:
         value_loss = expectile_loss(q_target - v, q_target - v, c.expectile).mean()
 
         next_v = nets["value"].apply({"params": frozen["value"]}, batch["next_observations"], g)
-        q_backup = batch["rewards"] + c.discount * batch["masks"] * next_v
+        q_backup = batch["value_goals_rewards"] + c.discount * batch["value_goals_masks"] * next_v
         q = nets["critic"].apply({"params": params["critic"]}, s, g, a)
         critic_loss = ((q - q_backup) ** 2).sum(axis=0).mean()
 

@@ -36,13 +36,13 @@ from omnigym.agents.offline import (
     expectile_loss,
     gaussian_log_prob,
     length_normalize,
+    relabelled_goals,
+    transitions,
 )
 from omnigym.wrappers.relabel import (
     GoalSampling,
     OfflineDataset,
-    goal_rewards,
     sample_goal_indices,
-    sample_indices,
     subgoal_indices,
 )
 
@@ -128,18 +128,13 @@ class HIQL:
     def batch(self, key: jax.Array, dataset: OfflineDataset) -> dict:
         c = self.config
         key_idx, key_value, key_actor = jax.random.split(key, 3)
-        idx = sample_indices(key_idx, dataset, c.batch_size)
-        value_goal = sample_goal_indices(key_value, dataset, idx, c.value_goals)
+        idx, batch = transitions(key_idx, dataset, c.batch_size)
+        _, value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
         high_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
-        rewards, masks = goal_rewards(dataset, idx, value_goal)
         low_goal = jnp.minimum(idx + c.subgoal_steps, dataset.final_index[idx])
         return {
-            "observations": dataset.observations[idx],
-            "actions": dataset.actions[idx],
-            "next_observations": dataset.next_observations[idx],
-            "value_goals": dataset.observations[value_goal],
-            "value_goals_rewards": rewards,
-            "value_goals_masks": masks,
+            **batch,
+            **value,
             "low_goals": dataset.observations[low_goal],
             "high_goals": dataset.observations[high_goal],
             "high_targets": dataset.observations[subgoal_indices(dataset, idx, high_goal, c.subgoal_steps)],

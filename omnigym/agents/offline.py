@@ -2,7 +2,8 @@
 
 A learner is an object with
 
-* ``config``: a frozen dataclass (hashable, so jitted functions take it as static);
+* ``config``: a frozen dataclass (hashable, so jitted functions take it as static),
+  and ``action_size``, the dimension of the dataset's actions;
 * ``networks()``: ``{name: flax module}``, and ``init_inputs(dataset)``:
   ``{name: example args}`` to initialise each;
 * ``target_names``: the networks that get a Polyak-averaged target copy;
@@ -32,7 +33,13 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from omnigym.wrappers.relabel import OfflineDataset
+from omnigym.wrappers.relabel import (
+    GoalSampling,
+    OfflineDataset,
+    goal_rewards,
+    sample_goal_indices,
+    sample_indices,
+)
 
 
 # ------------------------------------------------------------------ networks
@@ -128,6 +135,26 @@ def soft_length_normalize(x: jax.Array) -> jax.Array:
     return x * scale * jnp.sqrt(x.shape[-1])
 
 
+# ------------------------------------------------------------------- batches
+def transitions(key: jax.Array, dataset: OfflineDataset, batch_size: int) -> tuple[jax.Array, dict]:
+    """Uniform transition indices and their ``observations``, ``actions``, ``next_observations``."""
+    idx = sample_indices(key, dataset, batch_size)
+    return idx, {
+        "observations": dataset.observations[idx],
+        "actions": dataset.actions[idx],
+        "next_observations": dataset.next_observations[idx],
+    }
+
+
+def relabelled_goals(
+    key: jax.Array, dataset: OfflineDataset, idx: jax.Array, sampling: GoalSampling, name: str
+) -> tuple[jax.Array, dict]:
+    """Goal indices for ``idx`` and ``{name: goal states, name_rewards, name_masks}``."""
+    goal = sample_goal_indices(key, dataset, idx, sampling)
+    rewards, masks = goal_rewards(dataset, idx, goal)
+    return goal, {name: dataset.observations[goal], f"{name}_rewards": rewards, f"{name}_masks": masks}
+
+
 # -------------------------------------------------------------------- losses
 def expectile_loss(advantage: jax.Array, difference: jax.Array, expectile: float) -> jax.Array:
     """IQL's asymmetric square: weight ``expectile`` where ``advantage >= 0``."""
@@ -164,6 +191,11 @@ class LearnerState:
 
 def init_state(learner: Any, key: jax.Array, dataset: OfflineDataset) -> LearnerState:
     """Fresh params for every network, targets equal to them, and Adam's state."""
+    if dataset.actions.shape[-1] != learner.action_size:
+        raise ValueError(
+            f"the dataset's actions have {dataset.actions.shape[-1]} dimensions but the learner "
+            f"was made for {learner.action_size}; pass action_size={dataset.actions.shape[-1]}."
+        )
     networks, inputs = learner.networks(), learner.init_inputs(dataset)
     keys = jax.random.split(key, len(networks))
     params = {

@@ -38,39 +38,33 @@ from dataclasses import dataclass, field
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents.hiql import awr_loss, iql_value_loss
+from omnigym.agents.hiql import HIQLConfig, awr_loss, iql_value_loss
 from omnigym.agents.offline import (
     MLP,
     GaussianActor,
-    OfflineConfig,
     Value,
     expectile_loss,
     gaussian_log_prob,
     length_normalize,
+    relabelled_goals,
     soft_length_normalize,
+    transitions,
 )
 from omnigym.wrappers.relabel import (
     GoalSampling,
     OfflineDataset,
-    goal_rewards,
     sample_goal_indices,
-    sample_indices,
     subgoal_indices,
 )
 
 
 @dataclass(frozen=True)
-class RelativisedOptionsConfig(OfflineConfig):
-    expectile: float = 0.7
-    alpha_low: float = 3.0
-    alpha_high: float = 3.0
-    subgoal_steps: int = 25
-    rep_size: int = 10
+class RelativisedOptionsConfig(HIQLConfig):
+    """HIQL's settings (the reference's defaults too), plus the low-level value
+    goals, the high-level actor's goal mix and the ``relative`` switch."""
+
     #: ARLe: encoder, low value and low critic see ``subgoal - state``.
     relative: bool = False
-    value_goals: GoalSampling = field(
-        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
-    )
     low_value_goals: GoalSampling = field(
         default_factory=lambda: GoalSampling(current=0.1, future=0.85, trajectory=0.0, random=0.05)
     )
@@ -99,12 +93,12 @@ class RelativisedOptions:
             "low_actor": GaussianActor(c.hidden_sizes, self.action_size, c.layer_norm),
         }
 
-    # The low level's view of a subgoal w from state s.
     def subgoal_inputs(self, s: jax.Array, w: jax.Array) -> tuple[jax.Array, ...]:
         """What the encoder and the low value see: ``(w - s,)`` or ``(s, w)``."""
         return (w - s,) if self.config.relative else (s, w)
 
     def critic_inputs(self, s: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """What the low critic sees besides the action: ``(s, w - s)`` or ``(s, w)``."""
         return (s, w - s) if self.config.relative else (s, w)
 
     def init_inputs(self, dataset: OfflineDataset) -> dict:
@@ -121,23 +115,15 @@ class RelativisedOptions:
     def batch(self, key: jax.Array, dataset: OfflineDataset) -> dict:
         c = self.config
         key_idx, key_high, key_low, key_actor = jax.random.split(key, 4)
-        idx = sample_indices(key_idx, dataset, c.batch_size)
-        high_goal = sample_goal_indices(key_high, dataset, idx, c.value_goals)
-        low_goal = sample_goal_indices(key_low, dataset, idx, c.low_value_goals)
+        idx, batch = transitions(key_idx, dataset, c.batch_size)
+        _, high = relabelled_goals(key_high, dataset, idx, c.value_goals, "value_goals")
+        _, low = relabelled_goals(key_low, dataset, idx, c.low_value_goals, "low_value_goals")
         actor_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
-        high_rewards, high_masks = goal_rewards(dataset, idx, high_goal)
-        low_rewards, low_masks = goal_rewards(dataset, idx, low_goal)
         subgoal = jnp.minimum(idx + c.subgoal_steps, dataset.final_index[idx])
         return {
-            "observations": dataset.observations[idx],
-            "actions": dataset.actions[idx],
-            "next_observations": dataset.next_observations[idx],
-            "value_goals": dataset.observations[high_goal],
-            "value_goals_rewards": high_rewards,
-            "value_goals_masks": high_masks,
-            "low_value_goals": dataset.observations[low_goal],
-            "low_value_goals_rewards": low_rewards,
-            "low_value_goals_masks": low_masks,
+            **batch,
+            **high,
+            **low,
             "low_actor_goals": dataset.observations[subgoal],
             "high_actor_goals": dataset.observations[actor_goal],
             "high_actor_targets": dataset.observations[

@@ -115,8 +115,10 @@ def test_train_runs_in_chunks_with_a_callback_and_evaluates(dataset):
     assert [n for n, _ in seen] == [10, 20] and int(state.step) == 20
     assert "value_loss" in seen[0][1]
     env = PointMaze("medium")
-    tasks = jax.tree.map(lambda *x: jnp.stack(x), *[env.make_params(task_id=t) for t in (1, 3)])
+    tasks = jax.tree.map(lambda x: x[jnp.array([0, 2])], env.task_params())
     success = offline.evaluate(learner, state.params, env, tasks, jax.random.key(1), 2, 20)
     assert success.shape == (2,) and bool(jnp.all((success >= 0) & (success <= 1)))
+    with pytest.raises(ValueError, match="actions have 2 dimensions"):
+        offline.init_state(GCIQL(GCIQLConfig(**SMALL), action_size=3), jax.random.key(0), dataset)
     with pytest.raises(ValueError, match="multiple of log_every"):
         offline.train(learner, dataset, jax.random.key(0), 15, log_every=10)

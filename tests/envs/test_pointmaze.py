@@ -261,3 +261,22 @@ def test_collector_config_defaults_and_errors():
         CollectorConfig("huge")
     with pytest.raises(ValueError, match="action_noise"):
         CollectorConfig(action_noise=float("nan"))
+
+
+def test_vector_adapters_pass_fractional_actions_through():
+    """The adapters once cast every action to int32, which froze a continuous agent."""
+    import gymnasium
+
+    from omnigym.wrappers import SB3VecEnv
+
+    vec = gymnasium.make_vec("PointMaze-GC-v0", num_envs=3)
+    obs, _ = vec.reset(seed=0)
+    actions = np.tile(np.array([[0.5, -0.25]], np.float32), (3, 1))
+    moved, *_ = vec.step(actions)
+    np.testing.assert_allclose(moved["observation"] - obs["observation"], 0.2 * actions, atol=1e-5)
+    venv = SB3VecEnv(PointMaze("medium"), 2)
+    start = venv.reset()
+    after, *_ = venv.step(actions[:2])
+    np.testing.assert_allclose(after["observation"] - start["observation"], 0.2 * actions[:2], atol=1e-5)
+    with pytest.raises(ValueError, match="expected actions of shape"):
+        venv.step(np.zeros(3, np.float32))

@@ -117,6 +117,11 @@ class PointMaze(Environment):
         self.check_params(params)
         return params
 
+    def task_params(self, **overrides: Any) -> PointMazeParams:
+        """Params of every evaluation task stacked on a leading axis (for ``vmap``)."""
+        per_task = [self.make_params(**overrides, task_id=t) for t in range(1, self.num_tasks + 1)]
+        return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *per_task)
+
     def check_params(self, params: PointMazeParams) -> None:
         """Raise a clear error on a bad task id, or a NaN or negative setting."""
         task = np.asarray(params.task_id)
