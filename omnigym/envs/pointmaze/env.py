@@ -15,10 +15,10 @@ the remaining overlap is ``WALL_SOFTNESS = 0.17722`` of it, and motion along
 the wall is untouched. We reproduce exactly that: after the move, each of the
 nine cells around the point that is a wall pushes the disc out along the
 normal from the wall's closest point by ``(1 - WALL_SOFTNESS)`` of the overlap,
-face neighbours first, then corners. Straight wall contacts then match MuJoCo
-to float precision; at wall corners MuJoCo adds friction and rolling effects
-we do not model, and trajectories that graze corners drift apart by a few
-hundredths per contact (``tests/envs/test_pointmaze.py`` bounds the gap and
+face neighbours first, then corners. Free motion and most contacts then match
+MuJoCo to float precision; in a small share of contacts (corners, friction,
+rolling: not modelled) MuJoCo departs, by up to 0.06 in one step
+(``tests/envs/test_pointmaze.py`` bounds the gap and
 ``benchmarks/bench_pointmaze.py`` measures it).
 """
 
