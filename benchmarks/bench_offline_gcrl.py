@@ -30,24 +30,11 @@ import numpy as np
 
 from omnigym import benchmarking
 from omnigym.agents import offline
-from omnigym.agents.gciql import GCIQL, GCIQLConfig
-from omnigym.agents.hiql import HIQL, HIQLConfig
-from omnigym.agents.relativised_options import RelativisedOptions, RelativisedOptionsConfig
 from omnigym.envs.pointmaze import PointMaze
 from omnigym.envs.pointmaze.datasets import CollectorConfig, load_dataset, make_dataset
 from omnigym.wrappers.relabel import OfflineDataset
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def make_learner(name: str, hidden: int, batch_size: int):
-    shared = {"hidden_sizes": (hidden,) * 3, "batch_size": batch_size}
-    return {
-        "gciql": lambda: GCIQL(GCIQLConfig(**shared)),
-        "hiql": lambda: HIQL(HIQLConfig(**shared)),
-        "options": lambda: RelativisedOptions(RelativisedOptionsConfig(**shared)),
-        "options_relative": lambda: RelativisedOptions(RelativisedOptionsConfig(**shared, relative=True)),
-    }[name]()
 
 
 def build_dataset(layout: str, directory: Path) -> tuple[OfflineDataset, float]:
@@ -103,8 +90,7 @@ def plot(report: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layouts", nargs="+", default=["medium", "large"])
-    parser.add_argument("--learners", nargs="+",
-                        default=["gciql", "hiql", "options", "options_relative"])
+    parser.add_argument("--learners", nargs="+", default=list(offline.LEARNER_NAMES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", type=int, default=8000)
     parser.add_argument("--eval-every", type=int, default=2000)
@@ -123,7 +109,9 @@ def main() -> None:
             entry = {"transitions": dataset.size, "dataset_build_seconds": build_seconds, "learners": {}}
             for name in args.learners:
                 print(f"{layout} / {name}", flush=True)
-                learner = make_learner(name, args.hidden, args.batch_size)
+                learner = offline.make_learner(
+                    name, hidden_sizes=(args.hidden,) * 3, batch_size=args.batch_size
+                )
                 runs = [run(learner, dataset, env, tasks, seed, args.updates, args.eval_every,
                             args.eval_episodes) for seed in args.seeds]
                 rates = [r["success_rate"] for r in runs]

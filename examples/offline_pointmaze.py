@@ -18,27 +18,15 @@ import jax
 import numpy as np
 
 from omnigym.agents import offline
-from omnigym.agents.gciql import GCIQL, GCIQLConfig
-from omnigym.agents.hiql import HIQL, HIQLConfig
-from omnigym.agents.relativised_options import RelativisedOptions, RelativisedOptionsConfig
 from omnigym.envs.pointmaze import PointMaze
 from omnigym.envs.pointmaze.datasets import CollectorConfig, load_dataset, make_dataset
 from omnigym.wrappers.relabel import OfflineDataset
-
-LEARNERS = {
-    "gciql": lambda shared: GCIQL(GCIQLConfig(**shared)),
-    "hiql": lambda shared: HIQL(HIQLConfig(**shared)),
-    "options": lambda shared: RelativisedOptions(RelativisedOptionsConfig(**shared)),
-    "options_relative": lambda shared: RelativisedOptions(
-        RelativisedOptionsConfig(**shared, relative=True)
-    ),
-}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layout", default="medium", choices=["medium", "large", "giant"])
-    parser.add_argument("--learner", default="hiql", choices=sorted(LEARNERS))
+    parser.add_argument("--learner", default="hiql", choices=offline.LEARNER_NAMES)
     parser.add_argument("--dataset", type=Path, default=None,
                         help="an OGBench-format .npz to load, or to build there if missing")
     parser.add_argument("--episodes", type=int, default=None,
@@ -59,8 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
     dataset = OfflineDataset.from_transitions(load_dataset(path))
     print(f"{dataset.size:,} transitions from {path}")
 
-    shared = {"hidden_sizes": (args.hidden,) * 3, "batch_size": args.batch_size}
-    learner = LEARNERS[args.learner](shared)
+    learner = offline.make_learner(
+        args.learner, hidden_sizes=(args.hidden,) * 3, batch_size=args.batch_size
+    )
     env = PointMaze(args.layout)
     tasks = env.task_params()
     curve = []

@@ -298,3 +298,27 @@ def evaluate(
     start = (obs, state, jnp.ones(count, bool), jnp.zeros(count, bool))
     (_, _, _, success), _ = jax.lax.scan(one_step, start, jax.random.split(key_run, max_steps))
     return success.reshape(num_tasks, episodes_per_task).mean(axis=-1)
+
+
+# -------------------------------------------------------------------- by name
+#: Names of the offline learners, for scripts and benchmarks.
+LEARNER_NAMES = ("gciql", "hiql", "options", "options_relative")
+
+
+def make_learner(name: str, **config: Any) -> Any:
+    """The offline learner called ``name``, with ``config`` overriding its config's defaults.
+
+    ``options`` is relativised options (ARLi); ``options_relative`` is the
+    same with ``relative=True`` (ARLe).
+    """
+    from omnigym.agents.gciql import GCIQL, GCIQLConfig
+    from omnigym.agents.hiql import HIQL, HIQLConfig
+    from omnigym.agents.relativised_options import RelativisedOptions, RelativisedOptionsConfig
+
+    if name not in LEARNER_NAMES:
+        raise ValueError(f"unknown offline learner {name!r}; expected one of {LEARNER_NAMES}.")
+    if name == "gciql":
+        return GCIQL(GCIQLConfig(**config))
+    if name == "hiql":
+        return HIQL(HIQLConfig(**config))
+    return RelativisedOptions(RelativisedOptionsConfig(**config, relative=name == "options_relative"))

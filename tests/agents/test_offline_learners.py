@@ -122,3 +122,11 @@ def test_train_runs_in_chunks_with_a_callback_and_evaluates(dataset):
         offline.init_state(GCIQL(GCIQLConfig(**SMALL), action_size=3), jax.random.key(0), dataset)
     with pytest.raises(ValueError, match="multiple of log_every"):
         offline.train(learner, dataset, jax.random.key(0), 15, log_every=10)
+
+
+def test_learners_by_name():
+    assert isinstance(offline.make_learner("gciql", **SMALL), GCIQL)
+    relative = offline.make_learner("options_relative", **SMALL, subgoal_steps=10)
+    assert relative == LEARNERS["options_relative"]
+    with pytest.raises(ValueError, match="unknown offline learner"):
+        offline.make_learner("cql")
