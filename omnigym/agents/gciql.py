@@ -30,17 +30,13 @@ from omnigym.agents.offline import (
     relabelled_goals,
     transitions,
 )
-from omnigym.wrappers.relabel import GoalSampling, OfflineDataset, sample_goal_indices
+from omnigym.wrappers.relabel import OfflineDataset, sample_goal_indices
 
 
 @dataclass(frozen=True)
 class GCIQLConfig(OfflineConfig):
     expectile: float = 0.9
     alpha: float = 0.003
-    value_goals: GoalSampling = field(
-        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
-    )
-    actor_goals: GoalSampling = field(default_factory=GoalSampling)
 
 
 @dataclass(frozen=True)
@@ -67,7 +63,7 @@ class GCIQL:
         c = self.config
         key_idx, key_value, key_actor = jax.random.split(key, 3)
         idx, batch = transitions(key_idx, dataset, c.batch_size)
-        _, value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
+        value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
         actor_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
         return {**batch, **value, "actor_goals": dataset.observations[actor_goal]}
 

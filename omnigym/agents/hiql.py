@@ -40,7 +40,6 @@ from omnigym.agents.offline import (
     transitions,
 )
 from omnigym.wrappers.relabel import (
-    GoalSampling,
     OfflineDataset,
     sample_goal_indices,
     subgoal_indices,
@@ -54,10 +53,6 @@ class HIQLConfig(OfflineConfig):
     alpha_high: float = 3.0
     subgoal_steps: int = 25
     rep_size: int = 10
-    value_goals: GoalSampling = field(
-        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
-    )
-    actor_goals: GoalSampling = field(default_factory=GoalSampling)
 
 
 class RepresentedValue(nn.Module):
@@ -129,7 +124,7 @@ class HIQL:
         c = self.config
         key_idx, key_value, key_actor = jax.random.split(key, 3)
         idx, batch = transitions(key_idx, dataset, c.batch_size)
-        _, value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
+        value = relabelled_goals(key_value, dataset, idx, c.value_goals, "value_goals")
         high_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
         low_goal = jnp.minimum(idx + c.subgoal_steps, dataset.final_index[idx])
         return {

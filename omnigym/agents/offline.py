@@ -23,7 +23,7 @@ goal env on every evaluation task at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -148,11 +148,11 @@ def transitions(key: jax.Array, dataset: OfflineDataset, batch_size: int) -> tup
 
 def relabelled_goals(
     key: jax.Array, dataset: OfflineDataset, idx: jax.Array, sampling: GoalSampling, name: str
-) -> tuple[jax.Array, dict]:
-    """Goal indices for ``idx`` and ``{name: goal states, name_rewards, name_masks}``."""
+) -> dict:
+    """``{name: goal states, name_rewards, name_masks}`` for goals relabelled for ``idx``."""
     goal = sample_goal_indices(key, dataset, idx, sampling)
     rewards, masks = goal_rewards(dataset, idx, goal)
-    return goal, {name: dataset.observations[goal], f"{name}_rewards": rewards, f"{name}_masks": masks}
+    return {name: dataset.observations[goal], f"{name}_rewards": rewards, f"{name}_masks": masks}
 
 
 # -------------------------------------------------------------------- losses
@@ -179,6 +179,12 @@ class OfflineConfig:
     layer_norm: bool = True
     discount: float = 0.99
     tau: float = 0.005
+    #: OGBench's value goals: the current state, geometric future states, random states.
+    value_goals: GoalSampling = field(
+        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
+    )
+    #: OGBench's actor goals: uniform future states of the same trajectory.
+    actor_goals: GoalSampling = field(default_factory=GoalSampling)
 
 
 @struct.dataclass
@@ -203,8 +209,12 @@ def init_state(learner: Any, key: jax.Array, dataset: OfflineDataset) -> Learner
         for k, name in zip(keys, sorted(networks))
     }
     targets = {name: params[name] for name in learner.target_names}
-    optimizer = optax.adam(learner.config.lr)
-    return LearnerState(params, targets, optimizer.init(params), jnp.zeros((), jnp.int32))
+    return LearnerState(params, targets, optimizer(learner).init(params), jnp.zeros((), jnp.int32))
+
+
+def optimizer(learner: Any) -> optax.GradientTransformation:
+    """One Adam over every network's parameters."""
+    return optax.adam(learner.config.lr)
 
 
 def update(learner: Any, state: LearnerState, dataset: OfflineDataset, key: jax.Array):
@@ -212,7 +222,7 @@ def update(learner: Any, state: LearnerState, dataset: OfflineDataset, key: jax.
     key_batch, key_loss = jax.random.split(key)
     batch = learner.batch(key_batch, dataset)
     grads, metrics = jax.grad(learner.loss, has_aux=True)(state.params, state.targets, batch, key_loss)
-    updates, opt_state = optax.adam(learner.config.lr).update(grads, state.opt_state, state.params)
+    updates, opt_state = optimizer(learner).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     tau = learner.config.tau
     targets = {

@@ -116,8 +116,8 @@ class RelativisedOptions:
         c = self.config
         key_idx, key_high, key_low, key_actor = jax.random.split(key, 4)
         idx, batch = transitions(key_idx, dataset, c.batch_size)
-        _, high = relabelled_goals(key_high, dataset, idx, c.value_goals, "value_goals")
-        _, low = relabelled_goals(key_low, dataset, idx, c.low_value_goals, "low_value_goals")
+        high = relabelled_goals(key_high, dataset, idx, c.value_goals, "value_goals")
+        low = relabelled_goals(key_low, dataset, idx, c.low_value_goals, "low_value_goals")
         actor_goal = sample_goal_indices(key_actor, dataset, idx, c.actor_goals)
         subgoal = jnp.minimum(idx + c.subgoal_steps, dataset.final_index[idx])
         return {
