@@ -105,3 +105,34 @@ register(
         max_episode_steps=1000,
     )
 )
+
+# Envs of other JAX libraries, through the interop adapters (omnigym/wrappers/interop.py).
+JUMANJI_EXAMPLES = (
+    ("Snake-v1", 4000, "jumanji's Snake: grow by eating fruit on a 12x12 grid."),
+    ("Maze-v0", 100, "jumanji's Maze: reach the target in a random 10x10 maze."),
+)
+for _native_id, _limit, _description in JUMANJI_EXAMPLES:
+    register(
+        EnvSpec(
+            id=f"omnigym/Jumanji-{_native_id}",
+            entry_point="omnigym.wrappers.interop:make_jumanji",
+            description=_description,
+            max_episode_steps=_limit,
+            kwargs={"jumanji_id": _native_id},
+            requires=(("jumanji", "jumanji"),),
+        )
+    )
+GYMNAX_EXAMPLES = (
+    ("CartPole-v1", 500, "gymnax's CartPole: balance a pole (discrete actions)."),
+    ("MountainCarContinuous-v0", 999, "gymnax's continuous MountainCar: drive up the hill."),
+)
+for _native_id, _limit, _description in GYMNAX_EXAMPLES:
+    register(
+        EnvSpec(
+            id=f"omnigym/Gymnax-{_native_id}",
+            entry_point="omnigym.wrappers.interop:make_gymnax",
+            description=_description,
+            max_episode_steps=_limit,
+            kwargs={"gymnax_id": _native_id},
+        )
+    )
