@@ -176,14 +176,13 @@ def space_from_jumanji_spec(spec: Any) -> spaces.Space:
         low, high = _dtype_limits(dtype)
     low = np.broadcast_to(np.asarray(low, dtype), spec.shape)
     high = np.broadcast_to(np.asarray(high, dtype), spec.shape)
+    if low.size == 1:  # gymnax's conversion to Gymnasium calls float() on one-element bounds
+        low, high = low.reshape(()), high.reshape(())
     return spaces.Box(low, high, tuple(spec.shape), dtype)
 
 
 def _as_vector(space: spaces.Space) -> spaces.Space:
-    """A 0-d Box as a Box of shape (1,) (SB3 refuses 0-d Box observations).
-
-    Its bounds stay 0-d: gymnax's conversion to Gymnasium calls ``float`` on one-element bounds.
-    """
+    """A 0-d Box as a Box of shape (1,) (SB3 refuses 0-d Box observations)."""
     if isinstance(space, spaces.Box) and space.shape == ():
         return spaces.Box(space.low, space.high, (1,), space.dtype)
     return space
