@@ -136,3 +136,13 @@ for _native_id, _limit, _description in GYMNAX_EXAMPLES:
             kwargs={"gymnax_id": _native_id},
         )
     )
+
+register(
+    EnvSpec(
+        id="Brax-Reacher-GC-v0",
+        entry_point="omnigym.envs.reacher_gc:ReacherGC",
+        description="brax's reacher; goals: 49 fingertip targets on a grid, for HER and LEO.",
+        max_episode_steps=50,
+        requires=(("brax", "brax"),),
+    )
+)
