@@ -106,36 +106,30 @@ register(
     )
 )
 
-# Envs of other JAX libraries, through the interop adapters (omnigym/wrappers/interop.py).
-JUMANJI_EXAMPLES = (
-    ("Snake-v1", 4000, "jumanji's Snake: grow by eating fruit on a 12x12 grid."),
-    ("Maze-v0", 100, "jumanji's Maze: reach the target in a random 10x10 maze."),
+# Envs of other JAX libraries, through the interop adapters (omnigym/wrappers/interop.py):
+# (source, factory, its id argument, required packages, examples as (native id, limit, description)).
+INTEROP_EXAMPLES = (
+    ("Jumanji", "make_jumanji", "jumanji_id", (("jumanji", "jumanji"),), (
+        ("Snake-v1", 4000, "jumanji's Snake: grow by eating fruit on a 12x12 grid."),
+        ("Maze-v0", 100, "jumanji's Maze: reach the target in a random 10x10 maze."),
+    )),
+    ("Gymnax", "make_gymnax", "gymnax_id", (), (
+        ("CartPole-v1", 500, "gymnax's CartPole: balance a pole (discrete actions)."),
+        ("MountainCarContinuous-v0", 999, "gymnax's continuous MountainCar: drive up the hill."),
+    )),
 )
-for _native_id, _limit, _description in JUMANJI_EXAMPLES:
-    register(
-        EnvSpec(
-            id=f"omnigym/Jumanji-{_native_id}",
-            entry_point="omnigym.wrappers.interop:make_jumanji",
-            description=_description,
-            max_episode_steps=_limit,
-            kwargs={"jumanji_id": _native_id},
-            requires=(("jumanji", "jumanji"),),
+for _source, _factory, _argument, _requires, _examples in INTEROP_EXAMPLES:
+    for _native_id, _limit, _description in _examples:
+        register(
+            EnvSpec(
+                id=f"omnigym/{_source}-{_native_id}",
+                entry_point=f"omnigym.wrappers.interop:{_factory}",
+                description=_description,
+                max_episode_steps=_limit,
+                kwargs={_argument: _native_id},
+                requires=_requires,
+            )
         )
-    )
-GYMNAX_EXAMPLES = (
-    ("CartPole-v1", 500, "gymnax's CartPole: balance a pole (discrete actions)."),
-    ("MountainCarContinuous-v0", 999, "gymnax's continuous MountainCar: drive up the hill."),
-)
-for _native_id, _limit, _description in GYMNAX_EXAMPLES:
-    register(
-        EnvSpec(
-            id=f"omnigym/Gymnax-{_native_id}",
-            entry_point="omnigym.wrappers.interop:make_gymnax",
-            description=_description,
-            max_episode_steps=_limit,
-            kwargs={"gymnax_id": _native_id},
-        )
-    )
 
 register(
     EnvSpec(
