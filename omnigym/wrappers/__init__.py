@@ -20,6 +20,10 @@ _EXPORTS = {
     "RelativeGoal": "omnigym.wrappers.relative_goal",
     "OfflineDataset": "omnigym.wrappers.relabel",
     "GoalSampling": "omnigym.wrappers.relabel",
+    "from_gymnax": "omnigym.wrappers.interop",
+    "from_jumanji": "omnigym.wrappers.interop",
+    "from_brax": "omnigym.wrappers.interop",
+    "to_gymnax": "omnigym.wrappers.interop",
 }
 
 __all__ = sorted(_EXPORTS)
