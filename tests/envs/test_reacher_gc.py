@@ -32,16 +32,21 @@ def test_dynamics_and_fingertip_match_brax_reacher(reacher):
     _, state = env.reset(key, params)
     native_state = native.reset(jax.random.split(key)[0])  # GoalConditionedEnv's base key
     step, native_step = jax.jit(env.transition), jax.jit(native.step)
-    for t in range(5):
-        action = jnp.array([1.0, -0.5]) * (-1) ** t
+    moving = False
+    for t in range(8):
+        action = jnp.array([1.0, -0.5])  # accelerates past the speed limit
         obs, state, *_ = step(jax.random.key(t), state, action, params)
         native_state = native_step(native_state, action)
         np.testing.assert_allclose(state.base.pipeline_state.q, native_state.pipeline_state.q, atol=1e-5)
         # brax observes fingertip - target and the target's position: their sum is the tip.
         tip = native_state.obs[8:10] + native_state.pipeline_state.x.pos[2, :2]
         np.testing.assert_allclose(obs["observation"][6:], tip, atol=1e-5)
+        # brax's tip velocity (its obs[6:8]) decides "at rest".
+        at_rest = np.linalg.norm(native_state.obs[6:8]) <= env.max_tip_speed
         distance = np.linalg.norm(np.asarray(tip) - env.goal_positions, axis=1)
-        np.testing.assert_array_equal(obs["achieved_goal"], distance <= env.success_radius)
+        np.testing.assert_array_equal(obs["achieved_goal"], (distance <= env.success_radius) & at_rest)
+        moving |= not at_rest
+    assert moving, "the test should see the speed limit bite"
 
 
 def test_reaching_the_commanded_goal_rewards_and_terminates(reacher):
@@ -93,6 +98,7 @@ def test_sac_with_her_runs(reacher):
         ({"goal_radius": 0.5}, "reach"),
         ({"backend": "mjx9"}, "backend"),
         ({"max_steps_in_episode": 0}, "max_steps_in_episode"),
+        ({"max_tip_speed": -1.0}, "max_tip_speed"),
     ],
 )
 def test_bad_settings_are_clear_errors(kwargs, match):

@@ -3,15 +3,17 @@
 The arm is brax's ``reacher`` (two links of 0.1 and 0.11, torques in [-1, 1]).
 Its goals are the points of a square grid (``goal_spacing`` apart) inside the
 disc the fingertip can reach; goal ``g`` holds while the fingertip is within
-``success_radius`` of it. Every step therefore tells which of all goals the
-arm achieves, which is what all-goals learners (LEO) learn from.
+``success_radius`` of it and moves slower than ``max_tip_speed`` (so the arm
+must stop there: without the speed limit a constant-torque spin sweeps
+through 29% of the goals within 50 steps). Every step therefore tells which of
+all goals the arm achieves, which is what all-goals learners (LEO) learn from.
 
 * ``observation``: ``cos`` and ``sin`` of the two joint angles, their angular
   velocities (clipped to ``MAX_JOINT_SPEED``) and the fingertip's ``(x, y)``
   (8 values, each bounded; brax's own target,
   which does not touch the arm, is left out);
 * ``desired_goal``: one-hot over the goals; ``achieved_goal``: multi-hot, every
-  goal within ``success_radius`` of the fingertip;
+  goal within ``success_radius`` of a fingertip slower than ``max_tip_speed``;
 * reward 1 when the commanded goal is achieved (``compute_reward`` is batched,
   so SB3's HER replay buffer works), ``info["achieved_goals"]`` the reward of
   every goal. Episodes end on success (``on_success="terminate"``) or after
@@ -65,6 +67,7 @@ class ReacherGC(GoalConditionedEnv):
         goal_spacing: float = 0.05,
         goal_radius: float = 0.2,
         success_radius: float = 0.03,
+        max_tip_speed: float = 0.1,
         max_steps_in_episode: int = 50,
         backend: str = "spring",
         on_success: str = "terminate",
@@ -73,7 +76,7 @@ class ReacherGC(GoalConditionedEnv):
         import brax.envs
 
         for name, value in (("goal_spacing", goal_spacing), ("success_radius", success_radius),
-                            ("goal_radius", goal_radius)):
+                            ("goal_radius", goal_radius), ("max_tip_speed", max_tip_speed)):
             if not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value}.")
         if goal_radius > REACH:
@@ -83,14 +86,15 @@ class ReacherGC(GoalConditionedEnv):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
         super().__init__(on_success=on_success, goal_sampling=goal_sampling)
-        self.config = (goal_spacing, goal_radius, success_radius, max_steps_in_episode,
-                       backend, on_success, goal_sampling)
+        self.config = (goal_spacing, goal_radius, success_radius, max_tip_speed,
+                       max_steps_in_episode, backend, on_success, goal_sampling)
         with warnings.catch_warnings():  # brax's notice that it is unmaintained, on every load
             warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)
             self.reacher = brax.envs.get_environment("reacher", backend=backend)
         self.goal_positions = goal_grid(goal_spacing, goal_radius)
         self.goal_names = tuple(f"reach/{x:+.2f}_{y:+.2f}" for x, y in self.goal_positions)
         self.success_radius = float(success_radius)
+        self.max_tip_speed = float(max_tip_speed)
         self.max_steps = int(max_steps_in_episode)
 
     @property
@@ -129,6 +133,13 @@ class ReacherGC(GoalConditionedEnv):
         tip = base.Transform.create(pos=jnp.array([FINGERTIP_OFFSET, 0.0, 0.0]))
         return base_state.pipeline_state.x.take(1).do(tip).pos[:2]
 
+    def fingertip_speed(self, base_state: Any) -> jax.Array:
+        """The fingertip's speed in the plane (m/s), as brax's reacher computes its velocity."""
+        from brax import base
+
+        tip = base.Transform.create(pos=jnp.array([FINGERTIP_OFFSET, 0.0, 0.0]))
+        return jnp.linalg.norm(tip.do(base_state.pipeline_state.xd.take(1)).vel[:2])
+
     def base_observation(self, base_state: Any, base_params: ReacherParams) -> jax.Array:
         pipeline_state = base_state.pipeline_state
         angles = pipeline_state.q[:2]
@@ -141,4 +152,5 @@ class ReacherGC(GoalConditionedEnv):
 
     def achieved_goals(self, base_state: Any, base_params: ReacherParams) -> jax.Array:
         distance = jnp.linalg.norm(self.fingertip(base_state) - self.goal_positions, axis=-1)
-        return distance <= self.success_radius
+        at_rest = self.fingertip_speed(base_state) <= self.max_tip_speed
+        return (distance <= self.success_radius) & at_rest
