@@ -393,7 +393,9 @@ def sgd_steps_per_update(config: Any) -> int:
 
 
 # ------------------------------------------------------------ training loop
-Learner = dict  # name -> TrainState: every network a learner trains
+#: name -> TrainState for every network a learner trains, plus any other state
+#: it carries between updates (target parameters, a replay buffer).
+Learner = dict
 
 
 def make_training_loop(
@@ -410,7 +412,8 @@ def make_training_loop(
     ``init(key, obs) -> learner`` builds the train states;
     ``update(learner, rollout, update_index, key) -> (learner, rollout, metrics)``
     collects a rollout and learns from it. ``train`` returns
-    ``({name: params}, metrics)`` with one entry per update in each metric,
+    ``({name: params}, metrics)`` (the params of the learner's train states)
+    with one entry per update in each metric,
     ``env_steps`` and ``success_rate`` (live first-goal success averaged over
     goals) among them; ``log`` receives each update's metrics on the host.
     """
@@ -437,7 +440,8 @@ def make_training_loop(
 
         inputs = (jnp.arange(updates), jax.random.split(key_loop, updates))
         (learner, _), metrics = jax.lax.scan(one_update, (learner, rollout), inputs)
-        return {name: state.params for name, state in learner.items()}, metrics
+        params = {name: state.params for name, state in learner.items() if isinstance(state, TrainState)}
+        return params, metrics
 
     return train
 
