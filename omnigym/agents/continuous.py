@@ -37,15 +37,16 @@ from omnigym.agents import common
 
 @dataclass(frozen=True)
 class ContinuousConfig:
-    """A CPU-sized default: 32 reachers, one 50-step rollout per update, 2 x 256 networks."""
+    """A CPU-sized default: 16 reachers, one 50-step rollout and 50 gradient steps
+    per update, 2 x 256 networks."""
 
     env_id: str = "Brax-Reacher-GC-v0"
     env_kwargs: dict = field(default_factory=dict)
-    num_envs: int = 32
+    num_envs: int = 16
     num_steps: int = 50
     total_timesteps: int = 400_000
     #: Rollout segments the replay ring holds (num_envs * num_steps transitions each).
-    buffer_rollouts: int = 100
+    buffer_rollouts: int = 200
     #: Rollouts collected before the first gradient step.
     learning_starts: int = 4
     gradient_steps: int = 50
@@ -59,6 +60,8 @@ class ContinuousConfig:
     target_noise_clip: float = 0.5
     policy_delay: int = 2
     hidden_sizes: tuple[int, ...] = (256, 256)
+    #: Greedy evaluation of every goal each this many updates (0: never), for learning curves.
+    eval_every: int = 0
     eval_repeats: int = 4
     eval_steps: int = 50
 
@@ -76,6 +79,8 @@ def check_config(config: ContinuousConfig) -> None:
         value = getattr(config, name)
         if not jnp.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value}.")
+    if config.eval_every < 0:
+        raise ValueError(f"eval_every must be >= 0, got {config.eval_every}.")
     if config.total_timesteps < config.num_envs * config.num_steps:
         raise ValueError(
             f"total_timesteps ({config.total_timesteps}) is below one rollout "
@@ -282,7 +287,9 @@ def make_train(config: ContinuousConfig, learner: ContinuousLearner,
 
     Metrics per update: ``env_steps``, ``success_rate`` (live first-goal
     success with exploration noise), ``critic_loss``, ``actor_loss`` (the mean
-    over the update's delayed actor steps), ``q_mean``.
+    over the update's delayed actor steps), ``q_mean``, and with ``eval_every``
+    ``greedy_success``: the noiseless actor's success rate over every goal
+    (:func:`omnigym.agents.common.evaluate_goals`; NaN between evaluations).
     """
     check_config(config)
     env, env_params, vec = make_env(config)
@@ -302,8 +309,13 @@ def make_train(config: ContinuousConfig, learner: ContinuousLearner,
             "replay": replay,
         }
 
+    def evaluate(key, actor_params):
+        act = greedy_policy(learner, actor_params)
+        rates = common.evaluate_goals(key, env, env_params, act, config.eval_repeats, config.eval_steps)
+        return rates.mean()
+
     def update(learner_state, rollout, update_index, key):
-        key_rollout, key_learn = jax.random.split(key)
+        key_rollout, key_learn, key_eval = jax.random.split(key, 3)
 
         def policy(key, obs):
             action = learner.act(learner_state["actor"].params, common.features(obs),
@@ -328,7 +340,14 @@ def make_train(config: ContinuousConfig, learner: ContinuousLearner,
             return state, {"critic_loss": nan, "actor_loss": nan, "q_mean": nan}
 
         state, metrics = jax.lax.cond(update_index + 1 >= config.learning_starts, learn, wait, state)
-        return state, rollout, {k: jnp.nanmean(v) for k, v in metrics.items()}
+        metrics = {k: jnp.nanmean(v) for k, v in metrics.items()}
+        if config.eval_every:
+            metrics["greedy_success"] = jax.lax.cond(
+                (update_index + 1) % config.eval_every == 0,
+                lambda params: evaluate(key_eval, params), lambda params: jnp.float32(jnp.nan),
+                state["actor"].params,
+            )
+        return state, rollout, metrics
 
     return common.make_training_loop(config, env, env_params, vec, init, update, log)
 

@@ -137,7 +137,7 @@ def test_her_relabels_to_goals_reached_later():
 
 TINY = continuous.ContinuousConfig(
     num_envs=4, num_steps=10, total_timesteps=120, buffer_rollouts=3, learning_starts=2,
-    gradient_steps=2, batch_size=16, hidden_sizes=(16,), eval_repeats=1, eval_steps=5,
+    gradient_steps=2, batch_size=16, hidden_sizes=(16,), eval_every=2, eval_repeats=1, eval_steps=5,
 )
 
 
@@ -148,6 +148,8 @@ def test_training_loop_on_brax_reacher(module):
     metrics = jax.device_get(metrics)
     np.testing.assert_array_equal(metrics["env_steps"], [40, 80, 120])
     assert np.isnan(metrics["critic_loss"][0]) and np.isfinite(metrics["critic_loss"][1:]).all()
+    greedy = metrics["greedy_success"]  # evaluated after updates 2 only (eval_every=2)
+    assert np.isnan(greedy[[0, 2]]).all() and 0.0 <= greedy[1] <= 1.0
     assert len(logged) == 3 and set(params) == {"actor", "critic"}
     env, env_params, act = module.make_greedy_policy(TINY, params)
     rates = common.evaluate_goals(jax.random.key(1), env, env_params, act, 1, 5)
@@ -159,6 +161,8 @@ def test_bad_configs_are_clear_errors():
         continuous.check_config(dataclasses.replace(TINY, policy_delay=0))
     with pytest.raises(ValueError, match="gamma"):
         continuous.check_config(dataclasses.replace(TINY, gamma=1.5))
+    with pytest.raises(ValueError, match="eval_every"):
+        continuous.check_config(dataclasses.replace(TINY, eval_every=-1))
     with pytest.raises(ValueError, match="exploration_noise"):
         continuous.check_config(dataclasses.replace(TINY, exploration_noise=float("nan")))
     with pytest.raises(ValueError, match="continuous actions"):
