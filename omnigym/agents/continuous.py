@@ -22,6 +22,7 @@ shapes follow from that choice: LEO's values carry a trailing goal axis
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 from flax.training.train_state import TrainState
+from gymnax.environments import spaces
 
 from omnigym.agents import common
 
@@ -77,7 +79,7 @@ def check_config(config: ContinuousConfig) -> None:
             raise ValueError(f"{name} must lie in [0, 1], got {getattr(config, name)}.")
     for name in ("lr", "exploration_noise", "target_noise", "target_noise_clip", "max_grad_norm"):
         value = getattr(config, name)
-        if not jnp.isfinite(value) or value < 0:
+        if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value}.")
     if config.eval_every < 0:
         raise ValueError(f"eval_every must be >= 0, got {config.eval_every}.")
@@ -276,7 +278,7 @@ def make_optimizer(config: ContinuousConfig) -> optax.GradientTransformation:
 
 def make_env(config: ContinuousConfig) -> tuple[Any, Any, Any]:
     env, env_params, vec = common.make_env(config)
-    if not hasattr(env, "num_goals") or env.action_space(env_params).__class__.__name__ != "Box":
+    if not hasattr(env, "num_goals") or not isinstance(env.action_space(env_params), spaces.Box):
         raise ValueError(f"{config.env_id} is not a goal env with continuous actions.")
     return env, env_params, vec
 
