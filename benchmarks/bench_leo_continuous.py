@@ -9,7 +9,7 @@ resets). The success rate is the mean over goals.
 
     python benchmarks/bench_leo_continuous.py [--total-timesteps 200000] [--seeds 0 1]
 
-Writes ``benchmarks/results/leo_continuous_<backend>.{json,png}``.
+Writes ``benchmarks/results/leo_continuous[_<tag>]_<backend>.{json,png}``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--eval-repeats", type=int, default=4)
+    parser.add_argument("--tag", default="", help="suffix of the result files (another budget)")
     args = parser.parse_args()
+    stem = f"leo_continuous{'_' + args.tag if args.tag else ''}"
 
     config = dataclasses.replace(
         continuous.ContinuousConfig(), total_timesteps=args.total_timesteps,
@@ -102,11 +104,11 @@ def main() -> None:
         for name in LEARNERS
     }
     budget = f"{args.total_timesteps:,} env steps"
-    benchmarking.write_result(RESULTS, "leo_continuous", {
+    benchmarking.write_result(RESULTS, stem, {
         "env_id": config.env_id, "budget": budget, "config": dataclasses.asdict(config),
         "summary": summary, "runs": runs,
     })
-    plot(runs, RESULTS / f"leo_continuous_{jax.default_backend()}.png", budget)
+    plot(runs, RESULTS / f"{stem}_{jax.default_backend()}.png", budget)
 
 
 if __name__ == "__main__":
