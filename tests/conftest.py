@@ -7,6 +7,8 @@ cache is used across runs.
 
 from __future__ import annotations
 
+import gc
+
 import jax
 import pytest
 
@@ -38,3 +40,31 @@ def make_env():
         return cache[key]
 
     return _make
+
+
+def _memory_map_counts() -> tuple[int, int] | None:
+    """``(maps held by this process, the kernel's per-process limit)``, or None off Linux."""
+    try:
+        with open("/proc/self/maps") as maps, open("/proc/sys/vm/max_map_count") as limit:
+            return sum(1 for _ in maps), int(limit.read())
+    except OSError:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _bound_compiled_memory_maps():
+    """Free JAX's compiled executables once they hold half the process's memory maps.
+
+    XLA:CPU links every kernel of an executable into its own code, read-only
+    and data pages: three memory maps per kernel, kept while the executable
+    is cached. A whole-suite run holds thousands of executables and crossed
+    Linux's default ``vm.max_map_count`` (65,530); LLVM then crashed on a
+    failed ``mmap`` while compiling or (de)serialising an executable. Clearing
+    JAX's caches unmaps them; later calls recompile, mostly from the
+    persistent cache.
+    """
+    yield
+    counts = _memory_map_counts()
+    if counts is not None and counts[0] > counts[1] // 2:
+        jax.clear_caches()
+        gc.collect()
