@@ -8,8 +8,12 @@ evaluated on every goal (``--eval-repeats`` attempts of 50 steps each from fresh
 resets). The success rate is the mean over goals.
 
     python benchmarks/bench_leo_continuous.py [--total-timesteps 200000] [--seeds 0 1]
+    python benchmarks/bench_leo_continuous.py --constant-torques
 
-Writes ``benchmarks/results/leo_continuous[_<tag>]_<backend>.{json,png}``.
+Writes ``benchmarks/results/leo_continuous[_<tag>]_<backend>.{json,png}``;
+``--constant-torques`` instead scores the 25 constant torques in
+{-1, -0.5, 0, 0.5, 1}^2 the same way (``leo_continuous_constant_torques_<backend>.json``),
+the floor a learnt actor must clear.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from omnigym import benchmarking
-from omnigym.agents import continuous, leo_continuous, td3_her
+from omnigym.agents import common, continuous, leo_continuous, td3_her
 
 RESULTS = Path(__file__).parent / "results"
 LEARNERS = {"leo_continuous": leo_continuous, "td3_her": td3_her}
@@ -57,6 +62,32 @@ def run(name: str, config: continuous.ContinuousConfig, seed: int) -> dict:
     return result
 
 
+def constant_torques(config: continuous.ContinuousConfig, seed: int) -> dict:
+    """Greedy success of every constant torque in {-1, -0.5, 0, 0.5, 1}^2, in one jitted call."""
+    env, env_params, _ = continuous.make_env(config)
+    levels = (-1.0, -0.5, 0.0, 0.5, 1.0)
+    torques = jnp.asarray([(a, b) for a in levels for b in levels])
+
+    @jax.jit
+    def success_rates(key):
+        def one(torque):
+            act = lambda obs: jnp.broadcast_to(torque, (obs["observation"].shape[0],) + torque.shape)
+            return common.evaluate_goals(key, env, env_params, act, config.eval_repeats,
+                                         config.eval_steps).mean()
+
+        return jax.vmap(one)(torques)
+
+    rates = jax.device_get(success_rates(jax.random.key(seed)))
+    best = int(np.argmax(rates))
+    print(f"best constant torque {torques[best].tolist()}: success {rates[best]:.3f}")
+    return {
+        "torques": torques.tolist(),
+        "success_rate": rates.tolist(),
+        "best_torque": torques[best].tolist(),
+        "best_success_rate": float(rates[best]),
+    }
+
+
 def plot(runs: list[dict], path: Path, budget: str) -> None:
     import matplotlib
 
@@ -87,6 +118,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--eval-repeats", type=int, default=4)
     parser.add_argument("--tag", default="", help="suffix of the result files (another budget)")
+    parser.add_argument("--constant-torques", action="store_true",
+                        help="score the constant-torque floor instead of training")
     args = parser.parse_args()
     stem = f"leo_continuous{'_' + args.tag if args.tag else ''}"
 
@@ -94,6 +127,12 @@ def main() -> None:
         continuous.ContinuousConfig(), total_timesteps=args.total_timesteps,
         eval_every=args.eval_every, eval_repeats=args.eval_repeats,
     )
+    if args.constant_torques:
+        benchmarking.write_result(RESULTS, "leo_continuous_constant_torques", {
+            "env_id": config.env_id, "eval_repeats": config.eval_repeats,
+            "eval_steps": config.eval_steps, **constant_torques(config, args.seeds[0]),
+        })
+        return
     runs = [run(name, config, seed) for name in LEARNERS for seed in args.seeds]
     summary = {
         name: {
