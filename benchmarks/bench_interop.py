@@ -23,11 +23,11 @@ Writes ``benchmarks/results/interop_throughput_<backend>.json``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from omnigym import benchmarking
 from omnigym.wrappers.autoreset import AutoResetVecEnv

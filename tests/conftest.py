@@ -13,8 +13,8 @@ import jax
 import pytest
 
 import omnigym
-from omnigym.core.registry import make_single_agent
 from omnigym.core.compilation_cache import enable_compilation_cache
+from omnigym.core.registry import make_single_agent
 
 enable_compilation_cache()
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

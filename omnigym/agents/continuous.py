@@ -113,7 +113,7 @@ class Replay:
 
     @classmethod
     def create(cls, segments: int, num_envs: int, num_steps: int, num_features: int,
-               action_size: int, num_goals: int) -> "Replay":
+               action_size: int, num_goals: int) -> Replay:
         shape = (segments, num_envs, num_steps)
         return cls(
             x=jnp.zeros((*shape[:2], num_steps + 1, num_features), jnp.float32),
@@ -127,7 +127,7 @@ class Replay:
             cursor=jnp.zeros((), jnp.int32),
         )
 
-    def add(self, transitions: common.Transition, last_obs: dict) -> "Replay":
+    def add(self, transitions: common.Transition, last_obs: dict) -> Replay:
         """Write one rollout ((T, N) transitions, and the observation after it)."""
         time_major = lambda a: jnp.swapaxes(a, 0, 1)  # (T, N, ...) -> (N, T, ...)
         x = jnp.concatenate(

@@ -33,7 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents import common, continuous
+from omnigym.agents import continuous
 from omnigym.agents.offline import MLP
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents import common, continuous
+from omnigym.agents import continuous
 from omnigym.agents.offline import MLP, Value
 
 

@@ -20,8 +20,13 @@ from jumanji.wrappers import AutoResetWrapper
 
 import omnigym
 from omnigym.wrappers.gymnasium import GymnasiumVectorEnv
-from omnigym.wrappers.interop import from_brax, from_gymnax, from_jumanji, to_gymnax
-from omnigym.wrappers.interop import space_from_jumanji_spec
+from omnigym.wrappers.interop import (
+    from_brax,
+    from_gymnax,
+    from_jumanji,
+    space_from_jumanji_spec,
+    to_gymnax,
+)
 from omnigym.wrappers.sb3 import SB3VecEnv
 
 
