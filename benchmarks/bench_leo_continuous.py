@@ -12,14 +12,15 @@ resets). The success rate is the mean over goals.
 
 Writes ``benchmarks/results/leo_continuous[_<tag>]_<backend>.{json,png}``;
 ``--constant-torques`` instead scores the 25 constant torques in
-{-1, -0.5, 0, 0.5, 1}^2 the same way (``leo_continuous_constant_torques_<backend>.json``),
-the floor a learnt actor must clear.
+{-1, -0.5, 0, 0.5, 1}^2 the same way (``leo_continuous_constant_torques[_<tag>]_<backend>.json``),
+the floor a learnt actor must clear. ``--env-kwargs`` sets the env's goals and success rule.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -117,22 +118,26 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--eval-repeats", type=int, default=4)
-    parser.add_argument("--tag", default="", help="suffix of the result files (another budget)")
+    parser.add_argument("--tag", default="", help="suffix of the result files (another setting)")
+    parser.add_argument("--env-kwargs", type=json.loads, default={},
+                        help='JSON keyword arguments of the env, e.g. \'{"max_tip_speed": 10}\'')
     parser.add_argument("--constant-torques", action="store_true",
                         help="score the constant-torque floor instead of training")
     args = parser.parse_args()
-    stem = f"leo_continuous{'_' + args.tag if args.tag else ''}"
+    suffix = f"_{args.tag}" if args.tag else ""
 
     config = dataclasses.replace(
         continuous.ContinuousConfig(), total_timesteps=args.total_timesteps,
-        eval_every=args.eval_every, eval_repeats=args.eval_repeats,
+        eval_every=args.eval_every, eval_repeats=args.eval_repeats, env_kwargs=args.env_kwargs,
     )
     if args.constant_torques:
-        benchmarking.write_result(RESULTS, "leo_continuous_constant_torques", {
-            "env_id": config.env_id, "eval_repeats": config.eval_repeats,
-            "eval_steps": config.eval_steps, **constant_torques(config, args.seeds[0]),
+        benchmarking.write_result(RESULTS, f"leo_continuous_constant_torques{suffix}", {
+            "env_id": config.env_id, "env_kwargs": config.env_kwargs,
+            "eval_repeats": config.eval_repeats, "eval_steps": config.eval_steps,
+            **constant_torques(config, args.seeds[0]),
         })
         return
+    stem = f"leo_continuous{suffix}"
     runs = [run(name, config, seed) for name in LEARNERS for seed in args.seeds]
     summary = {
         name: {

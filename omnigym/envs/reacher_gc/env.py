@@ -4,8 +4,8 @@ The arm is brax's ``reacher`` (two links of 0.1 and 0.11, torques in [-1, 1]).
 Its goals are the points of a square grid (``goal_spacing`` apart) inside the
 disc the fingertip can reach; goal ``g`` holds while the fingertip is within
 ``success_radius`` of it and moves slower than ``max_tip_speed`` (so the arm
-must stop there: without the speed limit a constant-torque spin sweeps
-through 29% of the goals within 50 steps). Every step therefore tells which of
+must stop there: without the speed limit the best constant torque reaches
+54% of the goals, ``benchmarks/bench_leo_continuous.py --constant-torques``). Every step therefore tells which of
 all goals the arm achieves, which is what all-goals learners (LEO) learn from.
 
 * ``observation``: ``cos`` and ``sin`` of the two joint angles, their angular
