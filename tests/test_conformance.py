@@ -1,4 +1,4 @@
-"""The conformance suite every single-agent env runs (DESIGN.md, "Tests")."""
+"""The conformance suite every single-agent env runs (docs/architecture.md, "Tests")."""
 
 from __future__ import annotations
 

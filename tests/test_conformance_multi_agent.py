@@ -1,4 +1,4 @@
-"""The conformance suite every multi-agent view runs (DESIGN.md, contract 2)."""
+"""The conformance suite every multi-agent view runs (docs/architecture.md, contract 3)."""
 
 from __future__ import annotations
 

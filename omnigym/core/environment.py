@@ -17,7 +17,8 @@ What this class adds to gymnax:
 * ``carry_over``: a hook that carries state across an auto-reset (episode
   statistics, the set of goals seen so far). Every reset path calls it.
 * dtype canonicalisation: each state leaf leaves ``reset``/``step`` with a
-  strong, fixed dtype, so a jitted step never recompiles on its second call.
+  strong, fixed dtype, so a jitted step never recompiles on its second call;
+  under ``jax_enable_x64``, observations are cast to their space's dtypes.
 * ``supports_x64``: envs whose underlying package breaks under
   ``jax_enable_x64`` say so, and get a clear error instead of a deep failure.
 * a trace-time check of the action's shape and kind, with an error that says
@@ -58,6 +59,16 @@ def canonicalize(tree: Any) -> Any:
 def x64_enabled() -> bool:
     """Whether JAX is running with 64-bit types (``jax_enable_x64``)."""
     return bool(jax.config.read("jax_enable_x64"))
+
+
+def cast_to_space(obs: Any, space: Any) -> Any:
+    """``obs`` with every ``Box`` leaf at its space's dtype (under x64, JAX maths
+    on float32 inputs can give float64; the space promises float32)."""
+    if isinstance(space, spaces.Dict):
+        return {key: cast_to_space(obs[key], sub) for key, sub in space.spaces.items()}
+    if isinstance(space, spaces.Box):
+        return jnp.asarray(obs, space.dtype)
+    return obs
 
 
 class ConfigEquality:
@@ -153,6 +164,8 @@ class Environment(ConfigEquality, gymnax_env.Environment):
         truncated = jnp.logical_and(
             self.is_truncated(next_state, params), jnp.logical_not(terminated)
         )
+        if x64_enabled():
+            obs = cast_to_space(obs, self.observation_space(params))
         return (
             canonicalize(obs),
             canonicalize(next_state),
@@ -166,6 +179,8 @@ class Environment(ConfigEquality, gymnax_env.Environment):
         """``reset_env`` with the x64 check and canonical dtypes."""
         self.check_x64()
         obs, state = self.reset_env(key, params)
+        if x64_enabled():
+            obs = cast_to_space(obs, self.observation_space(params))
         return canonicalize(obs), canonicalize(state)
 
     @partial(jax.jit, static_argnames=("self",))

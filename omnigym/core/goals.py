@@ -15,6 +15,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from omnigym.core.errors import InvalidGoalError, describe
+
 
 def goal_reward(achieved_goal: Any, desired_goal: Any) -> Any:
     """1.0 where the commanded goal is among the achieved ones, else 0.0.
@@ -52,14 +54,22 @@ class GoalEnvironmentMixin:
             import difflib
 
             close = difflib.get_close_matches(name, self.goal_names, n=5)
-            raise ValueError(
+            raise InvalidGoalError(
                 f"unknown goal {name!r} for {self.name}; close names: {close}"
             ) from None
 
-    def check_goal(self, goal: int) -> int:
-        """Return ``goal`` if it is a valid index, else raise a clear error."""
+    def check_goal(self, goal: Any) -> int:
+        """``goal`` as an index if it is a Python or numpy integer in range, else
+        :class:`InvalidGoalError` saying what was expected and what came."""
+        if isinstance(goal, np.ndarray) and goal.shape == () and goal.dtype.kind in "iu":
+            goal = goal.item()
+        if not isinstance(goal, (int, np.integer)) or isinstance(goal, (bool, np.bool_)):
+            raise InvalidGoalError(
+                f"{self.name}: expected a goal index (an integer in 0..{self.num_goals - 1}) "
+                f"or a goal name, got {describe(goal)}."
+            )
         if not 0 <= int(goal) < self.num_goals:
-            raise ValueError(
+            raise InvalidGoalError(
                 f"goal index {goal} out of range: {self.name} has goals "
                 f"0..{self.num_goals - 1}."
             )

@@ -1,4 +1,4 @@
-"""The mean-field game contract (DESIGN.md, contract 3) and the views derived from it.
+"""The mean-field game contract (docs/architecture.md, contract 4) and the views derived from it.
 
 A :class:`MeanFieldGame` moves a whole population at once. Its state holds the
 distribution ``mu`` over the ``num_states`` individual states, the common

@@ -1,4 +1,4 @@
-"""The multi-agent JAX env contract (DESIGN.md, contract 2).
+"""The multi-agent JAX env contract (docs/architecture.md, contract 3).
 
 Like the single-agent contract, with dicts keyed by a static tuple of agent
 names, per-agent ``terminated``/``truncated``, and an ``alive`` mask in

@@ -6,6 +6,7 @@ loads craftax (or nle, torch, ...) only when an env that needs it is made.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -71,23 +72,86 @@ def spec(env_id: str) -> EnvSpec:
     return _REGISTRY[env_id]
 
 
+def _factory_arguments(factory: Callable[..., Any]) -> tuple[set[str], bool]:
+    """The keyword names ``factory`` takes, and whether it takes any (``**kwargs``)."""
+    parameters = inspect.signature(factory).parameters.values()
+    named = {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return named, any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def param_fields(params: Any) -> list[str]:
+    """The names ``with_params`` can set: the fields of ``params`` and of its
+    dataclass fields one level down (a goal env's world params in ``base``)."""
+    if not dataclasses.is_dataclass(params):
+        return []
+    names = []
+    for name in (f.name for f in dataclasses.fields(params)):
+        value = getattr(params, name)
+        if dataclasses.is_dataclass(value):
+            names += [f.name for f in dataclasses.fields(value)]
+        else:
+            names.append(name)
+    return names
+
+
+def _set(params: Any, overrides: dict[str, Any]) -> Any:
+    """``params`` with ``overrides`` applied to its fields or its nested dataclass
+    fields, each value cast to the dtype of the array it replaces."""
+    import jax.numpy as jnp  # here, so that ``import omnigym`` does not load JAX
+
+    top, nested = {}, {}
+    for name in (f.name for f in dataclasses.fields(params)):
+        value = getattr(params, name)
+        if dataclasses.is_dataclass(value):
+            inner = {k: v for k, v in overrides.items() if k in param_fields(value)}
+            if inner:
+                nested[name] = _set(value, inner)
+        elif name in overrides:
+            new = overrides[name]
+            top[name] = jnp.asarray(new, value.dtype) if hasattr(value, "dtype") else new
+    return dataclasses.replace(params, **top, **nested)
+
+
+def with_params(env: Any, params: Any, overrides: dict[str, Any]) -> Any:
+    """``params`` with fields set by name, checked by the env's ``check_params``.
+
+    A name the params do not have raises ``TypeError`` listing the ones they have.
+    """
+    if not overrides:
+        return params
+    fields = param_fields(params)
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise TypeError(f"{env.name} has no parameter(s) {unknown}; it has {sorted(fields)}.")
+    params = _set(params, overrides)
+    if hasattr(env, "check_params"):
+        env.check_params(params)
+    return params
+
+
 def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
     """Make a JAX env: ``env, params = omnigym.make("Craftax-GC-v0")``.
 
-    Keyword arguments go to the env's factory; one it does not take gets a
-    ``TypeError`` that lists the ones it does.
+    Keyword arguments go to the env's factory where it takes them; the rest set
+    fields of the env's params (``max_steps_in_episode``, a game's
+    ``noise_intensity``, ...), checked as the env checks its params. A name
+    that is neither gets a ``TypeError`` that lists both.
     """
     env_spec = spec(env_id)
     factory = env_spec.load_factory()
-    accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(kwargs) - set(accepted))
+    named, takes_any = _factory_arguments(factory)
+    arguments = {k: v for k, v in kwargs.items() if takes_any or k in named}
+    overrides = {k: v for k, v in kwargs.items() if k not in arguments}
+    env = factory(**{**env_spec.kwargs, **arguments})
+    params = getattr(env, "default_params", None)  # host envs have no params
+    fields = param_fields(params)
+    unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise TypeError(
-            f"{env_spec.id} got unexpected keyword argument(s) {unknown}; "
-            f"it accepts {sorted(accepted) or 'none'}."
+            f"{env_spec.id} got unexpected keyword argument(s) {unknown}; it accepts "
+            f"{sorted(named) or 'none'} and the params fields {sorted(fields) or 'none'}."
         )
-    env = factory(**{**env_spec.kwargs, **kwargs})
-    return env, getattr(env, "default_params", None)  # host envs have no params
+    return env, with_params(env, params, overrides)
 
 
 #: Kinds with a single-agent view, registered with Gymnasium.

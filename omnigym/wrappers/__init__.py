@@ -17,6 +17,7 @@ _EXPORTS = {
     "GymnasiumEnv": "omnigym.wrappers.gymnasium",
     "GymnasiumVectorEnv": "omnigym.wrappers.gymnasium",
     "SB3VecEnv": "omnigym.wrappers.sb3",
+    "CommandableHerReplayBuffer": "omnigym.wrappers.sb3",
     "RelativeGoal": "omnigym.wrappers.relative_goal",
     "OfflineDataset": "omnigym.wrappers.relabel",
     "GoalSampling": "omnigym.wrappers.relabel",

@@ -6,7 +6,11 @@ Python ``float`` and flags as Python ``bool`` (single env) or numpy arrays
 (vector env), which is what Gymnasium's and SB3's checkers ask for.
 
 Jitted functions are built once per env configuration and shared by every
-adapter instance (envs with equal settings compare equal).
+adapter instance (envs with equal settings compare equal). Both adapters pickle
+and deep-copy (the JAX state goes as numpy; the jitted functions are rebuilt),
+so process-based vectorisation with the ``spawn`` start method works; in a
+child forked from a process running JAX they raise a clear error instead of
+hanging (:mod:`omnigym.core.processes`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from gymnasium.vector.utils import batch_space
 from gymnax.environments.spaces import gymnax_space_to_gym_space
 
 from omnigym.core.environment import Environment
+from omnigym.core.errors import InvalidGoalError, RenderModeError, describe
+from omnigym.core.processes import check_not_forked, forked_after_jax
 from omnigym.wrappers.autoreset import AutoResetVecEnv, OptimisticReset, SelectReset
+from omnigym.wrappers.checks import check_action
 
 
 @lru_cache(maxsize=None)
@@ -38,22 +45,54 @@ def _single_env_functions(env: Environment):
     )
 
 
-def _render_modes(env: Environment) -> list[str]:
-    modes = list(env.render_modes)
-    if hasattr(env, "render_text"):
-        modes.append("ansi")
-    return modes
-
-
 def _check_render_mode(env: Environment, render_mode: str | None) -> None:
-    if render_mode is not None and render_mode not in _render_modes(env):
-        raise ValueError(
-            f"{env.name} supports render modes {_render_modes(env)}, got {render_mode!r}."
+    if render_mode is not None and render_mode not in env.render_modes:
+        raise RenderModeError(
+            f"{env.name} supports render modes {list(env.render_modes)}, got {render_mode!r}."
         )
+
+
+def _render(env: Environment, state: Any, params: Any, mode: str) -> Any:
+    """One unbatched state drawn in ``mode`` (text for "ansi")."""
+    if mode == "ansi":
+        return env.render_text(state, params)
+    return env.render(state, params, mode)
+
+
+def to_host(tree: Any) -> Any:
+    """``tree`` fetched from the device as writable numpy arrays (one transfer).
+
+    ``jax.device_get`` can hand back read-only views of device buffers; clients
+    write into what they get (SB3 adds bootstrap values to its rewards in place).
+    """
+    return jax.tree.map(np.array, jax.device_get(tree))
 
 
 def _seed_key(rng: np.random.Generator) -> jax.Array:
     return jax.random.key(int(rng.integers(0, 2**31 - 1)))
+
+
+#: Attributes rebuilt on unpickling: jitted functions do not pickle.
+_JITTED = ("_initial", "_transition", "_carry_over", "_with_goal")
+
+
+def _picklable(attributes: dict) -> dict:
+    """An adapter's ``__dict__`` for pickling: no jitted functions, JAX arrays (keys
+    among them) as numpy."""
+    state = {k: v for k, v in attributes.items() if k not in _JITTED}
+    if state.get("_key") is not None:
+        state["_key"] = np.asarray(jax.random.key_data(state["_key"]))
+    for name in ("_state", "_needs_reset"):
+        if state.get(name) is not None:
+            state[name] = jax.device_get(state[name])
+    return state
+
+
+def _restored(state: dict) -> dict:
+    """The inverse of :func:`_picklable`, less the jitted functions."""
+    if state.get("_key") is not None:
+        state["_key"] = jax.random.wrap_key_data(state["_key"])
+    return state
 
 
 def _gymnasium_obs(space: gymnasium.Space, obs: Any) -> Any:
@@ -65,9 +104,10 @@ def _gymnasium_obs(space: gymnasium.Space, obs: Any) -> Any:
     return obs
 
 
-def jax_action(space: gymnasium.Space, action: Any) -> jax.Array:
-    """``action`` as the JAX env takes it: int32 for discrete spaces, the
-    space's own dtype otherwise (never a silent cast of a continuous action to int)."""
+def jax_action(space: gymnasium.Space, action: Any, who: str, num_envs: int | None = None):
+    """``action``, checked (:func:`~omnigym.wrappers.checks.check_action`), as the
+    JAX env takes it: int32 for discrete spaces, the space's own dtype otherwise."""
+    action = check_action(space, action, who, num_envs)
     if isinstance(space, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete)):
         return jnp.asarray(action, jnp.int32)
     return jnp.asarray(action, space.dtype)
@@ -77,9 +117,15 @@ def _goal_value(env: Environment, goal: Any) -> jax.Array:
     """A commanded goal as ``with_goal`` takes it: an int32 index for envs with
     named goals (``goal`` an index or a name), else whatever the env's own
     ``check_goal`` makes of it (PointMaze: a position)."""
+    named = hasattr(env, "goal_names")
     if isinstance(goal, str):
+        if not named:
+            raise InvalidGoalError(
+                f"{env.name} has no named goals; expected a goal as its check_goal takes it "
+                f"(PointMaze: a finite (x, y) position), got {describe(goal)}."
+            )
         return jnp.int32(env.goal_index(goal))
-    if hasattr(env, "goal_names"):
+    if named:
         return jnp.int32(env.check_goal(goal))
     return env.check_goal(goal)
 
@@ -94,24 +140,37 @@ class GymnasiumEnv(gymnasium.Env):
     """
 
     def __init__(self, env: Environment, params: Any = None, render_mode: str | None = None):
+        check_not_forked(env.name)
         _check_render_mode(env, render_mode)
         self.env = env
         self.params = env.default_params if params is None else params
         self.observation_space = gymnax_space_to_gym_space(env.observation_space(self.params))
         self.action_space = gymnax_space_to_gym_space(env.action_space(self.params))
-        self.metadata = {"render_modes": _render_modes(env), "render_fps": 8, "jax": False}
+        self.metadata = {"render_modes": list(env.render_modes), "render_fps": 8, "jax": False}
         self.render_mode = render_mode
-        self._initial, self._transition, self._carry_over, self._with_goal = (
-            _single_env_functions(env)
-        )
+        self._jit()
         self._key: jax.Array | None = None
         self._state: Any = None
+
+    def _jit(self) -> None:
+        self._initial, self._transition, self._carry_over, self._with_goal = (
+            _single_env_functions(self.env)
+        )
+
+    def __getstate__(self) -> dict:
+        return _picklable(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        check_not_forked(state["env"].name)
+        self.__dict__.update(_restored(state))
+        self._jit()
 
     def _next_key(self) -> jax.Array:
         self._key, key = jax.random.split(self._key)
         return key
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_not_forked(self.env.name)
         super().reset(seed=seed)
         if seed is not None or self._key is None:
             self._key = _seed_key(self.np_random)
@@ -124,31 +183,30 @@ class GymnasiumEnv(gymnasium.Env):
             goal = _goal_value(self.env, options["goal"])
             obs, state = self._with_goal(state, goal, self.params)
         self._state = state
-        return _gymnasium_obs(self.observation_space, jax.device_get(obs)), {}
+        return _gymnasium_obs(self.observation_space, to_host(obs)), {}
 
     def step(self, action: Any):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"{self.env.name}: action {action!r} is not in the action space "
-                f"{self.action_space}."
-            )
+        action = jax_action(self.action_space, action, self.env.name)
         obs, self._state, reward, terminated, truncated, info = self._transition(
-            self._next_key(), self._state, jax_action(self.action_space, action), self.params
+            self._next_key(), self._state, action, self.params
         )
-        obs, reward, terminated, truncated, info = jax.device_get(
+        obs, reward, terminated, truncated, info = to_host(
             (obs, reward, terminated, truncated, info)
         )
         obs = _gymnasium_obs(self.observation_space, obs)
-        return obs, float(reward), bool(terminated), bool(truncated), dict(info)
+        return obs, float(reward), bool(terminated), bool(truncated), self._info(
+            dict(info), bool(terminated or truncated)
+        )
+
+    def _info(self, info: dict, done: bool) -> dict:
+        return info
 
     def render(self):
         if self.render_mode is None or self._state is None:
             return None
-        if self.render_mode == "ansi":
-            return self.env.render_text(self._state, self.params)
-        return self.env.render(self._state, self.params, self.render_mode)
+        return _render(self.env, self._state, self.params, self.render_mode)
 
     @property
     def state(self) -> Any:
@@ -157,7 +215,13 @@ class GymnasiumEnv(gymnasium.Env):
 
 
 class GymnasiumGoalEnv(GymnasiumEnv):
-    """A :class:`GymnasiumEnv` over a goal env: adds ``compute_reward`` (SB3 HER)."""
+    """A :class:`GymnasiumEnv` over a goal env: adds ``compute_reward`` (SB3 HER),
+    and ``info["is_success"]`` on the step an episode ends (SB3's success rate)."""
+
+    def _info(self, info: dict, done: bool) -> dict:
+        if done and "goal_achieved" in info:
+            info["is_success"] = bool(info["goal_achieved"])
+        return info
 
     def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any) -> Any:
         return self.env.compute_reward(achieved_goal, desired_goal, info)
@@ -198,6 +262,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         reset_ratio: int | None = None,
         render_mode: str | None = None,
     ):
+        check_not_forked(env.name)
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode must be NEXT_STEP or SAME_STEP, got DISABLED.")
@@ -213,7 +278,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.metadata = {
             "autoreset_mode": autoreset_mode,
-            "render_modes": _render_modes(env),
+            "render_modes": list(env.render_modes),
             "render_fps": 8,
             "jax": False,
         }
@@ -228,29 +293,26 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         self._key, key = jax.random.split(self._key)
         return key
 
+    def __getstate__(self) -> dict:
+        return _picklable(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        check_not_forked(state["env"].name)
+        self.__dict__.update(_restored(state))
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_not_forked(self.env.name)
         super().reset(seed=seed)
         if seed is not None or self._key is None:
             self._key = _seed_key(self.np_random)
         obs, self._state = self.vec.reset(self._next_key(), self.params)
         self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
-        return jax.device_get(obs), {}
-
-    def _check_actions(self, actions: Any) -> jax.Array:
-        actions = np.asarray(actions)
-        if actions.shape != self.action_space.shape:
-            raise ValueError(
-                f"expected actions of shape {self.action_space.shape} (one per env), "
-                f"got shape {actions.shape}."
-            )
-        if not self.action_space.contains(actions.astype(self.action_space.dtype)):
-            raise ValueError(f"actions {actions} are not all in {self.single_action_space}.")
-        return jax_action(self.single_action_space, actions)
+        return to_host(obs), {}
 
     def step(self, actions: Any):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
-        actions = self._check_actions(actions)
+        actions = jax_action(self.single_action_space, actions, self.env.name, self.num_envs)
         next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
         outputs = self.vec.step(
             self._next_key(),
@@ -263,7 +325,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         done = jnp.logical_or(terminated, truncated)
         needs_reset = self._needs_reset
         self._needs_reset = done
-        obs, reward, terminated, truncated, info, needs_reset = jax.device_get(
+        obs, reward, terminated, truncated, info, needs_reset = to_host(
             (obs, reward, terminated, truncated, info, needs_reset)
         )
         infos = self._vector_infos(info, terminated | truncated, needs_reset if next_step else None)
@@ -290,9 +352,7 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         if self.render_mode is None or self._state is None:
             return None
         first = jax.tree.map(lambda x: x[0], self._state)
-        if self.render_mode == "ansi":
-            return self.env.render_text(first, self.params)
-        return self.env.render(first, self.params, self.render_mode)
+        return _render(self.env, first, self.params, self.render_mode)
 
     @property
     def state(self) -> Any:
@@ -300,12 +360,45 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         return self._state
 
 
+#: The spaces of each adapter ``make_gymnasium_env`` made, by its arguments, for
+#: :class:`ForkedChildEnv` (pure Python objects: a forked child can read them).
+_MADE: dict[str, tuple[gymnasium.Space, gymnasium.Space, dict]] = {}
+
+
+class ForkedChildEnv(gymnasium.Env):
+    """What ``gymnasium.make`` gives in a child forked from a process running JAX.
+
+    It has the spaces the parent's env of the same id and arguments had, and
+    its ``reset``/``step`` raise :class:`ForkedProcessError`. Gymnasium's
+    ``AsyncVectorEnv`` (fork by default on Linux) makes one env in the parent,
+    then one per forked worker; with this stand-in its workers start, and the
+    parent's first ``reset`` raises the error that names the fix (``spawn``)
+    instead of hanging or losing the message with a dead worker.
+    """
+
+    def __init__(self, env_id: str, made: tuple[gymnasium.Space, gymnasium.Space, dict]):
+        self.env_id = env_id
+        self.observation_space, self.action_space, self.metadata = made
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_not_forked(self.env_id)
+
+    def step(self, action: Any):
+        check_not_forked(self.env_id)
+
+
 def make_gymnasium_env(env_id: str, render_mode: str | None = None, **kwargs: Any):
     """Gymnasium ``entry_point`` of every omnigym id."""
     from omnigym.core.registry import make_single_agent
 
+    made = repr((env_id, render_mode, sorted(kwargs.items())))
+    if forked_after_jax() and made in _MADE:
+        return ForkedChildEnv(env_id, _MADE[made])
+    check_not_forked(env_id)
     env, params = make_single_agent(env_id, **kwargs)
-    return gymnasium_env(env, params, render_mode)
+    adapter = gymnasium_env(env, params, render_mode)
+    _MADE[made] = (adapter.observation_space, adapter.action_space, adapter.metadata)
+    return adapter
 
 
 def make_gymnasium_vector_env(
@@ -320,6 +413,7 @@ def make_gymnasium_vector_env(
     """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``)."""
     from omnigym.core.registry import make_single_agent
 
+    check_not_forked(env_id)
     env, params = make_single_agent(env_id, **kwargs)
     if max_episode_steps is not None:
         params = params.replace(max_steps_in_episode=max_episode_steps)

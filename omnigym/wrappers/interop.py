@@ -27,6 +27,7 @@ gives exactly the native env's ``reset(key)``.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import jax
@@ -37,6 +38,7 @@ from gymnax.environments import environment as gymnax_env
 from gymnax.environments import spaces
 
 from omnigym.core.environment import Environment
+from omnigym.wrappers.base import Wrapper
 
 
 # --------------------------------------------------------------------- gymnax
@@ -388,18 +390,39 @@ def from_brax(env: Any, max_steps_in_episode: int = 1000) -> BraxEnv:
 
 
 # ------------------------------------------------------------------ to gymnax
-def to_gymnax(env: Any, params: Any = None) -> tuple[gymnax_env.Environment, Any]:
+class LegacyStep(Wrapper):
+    """gymnax 0.x's step, which purejaxrl's loops unpack:
+    ``obs, state, reward, done, info = env.step(key, state, action, params)``.
+
+    ``done`` is ``terminated or truncated``; ``info`` still holds both flags
+    (``info["terminated"]``, ``info["truncated"]``) and ``final_observation``,
+    so a learner that bootstraps on truncation can still tell them apart.
+    """
+
+    @partial(jax.jit, static_argnames=("self",))
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        obs, state, reward, terminated, truncated, info = super().step(key, state, action, params)
+        return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+
+def to_gymnax(
+    env: Any, params: Any = None, legacy: bool = False
+) -> tuple[gymnax_env.Environment, Any]:
     """An omnigym env (or id) as ``(gymnax_env, params)`` for gymnax-style code.
 
     omnigym's single-agent envs subclass gymnax's ``Environment`` and follow its
-    1.x step (six values, same-step auto-reset, ``info["final_observation"]``),
-    so gymnax's ``LogWrapper`` and purejaxrl's loops take them as they are.
-    ``to_gymnax`` makes the rest fit:
+    1.x step (six values: ``obs, state, reward, terminated, truncated, info``,
+    same-step auto-reset, ``info["final_observation"]``), which gymnax 1.x's
+    own wrappers (``LogWrapper``, ...) take. ``to_gymnax`` makes the rest fit:
 
     * an env id is made through the registry; a mean-field game becomes its
       representative-agent env;
-    * dict observations (goal envs) are flattened into one float32 ``Box``, which
-      ``FlattenObservationWrapper`` and array-input networks need.
+    * dict observations (goal envs, the maze) are flattened into one float32
+      ``Box``, Discrete leaves one-hot, which array-input networks need;
+    * ``legacy=True`` gives gymnax 0.x's five-value step,
+      ``obs, state, reward, done, info`` with ``done = terminated or truncated``
+      (:class:`LegacyStep`): the step purejaxrl's ``ppo.py`` and its
+      ``LogWrapper`` unpack.
     """
     from omnigym.core.registry import make_single_agent
     from omnigym.wrappers.flatten import FlattenObservation
@@ -414,6 +437,8 @@ def to_gymnax(env: Any, params: Any = None) -> tuple[gymnax_env.Environment, Any
     params = env.default_params if params is None else params
     if isinstance(env.observation_space(params), spaces.Dict):
         env = FlattenObservation(env)
+    if legacy:
+        env = LegacyStep(env)
     return env, params
 
 

@@ -16,21 +16,11 @@ import numpy as np
 from gymnax.environments.spaces import gymnax_space_to_gym_space
 from pettingzoo import ParallelEnv
 
+from omnigym.core.errors import RenderModeError
 from omnigym.core.multi_agent import MultiAgentEnvironment
-
-
-def _describe(action: Any) -> str:
-    """A short description of an action for an error message (arrays can be large)."""
-    array = np.asarray(action)
-    if array.size <= 8:
-        return repr(action)
-    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
-    summary = f"of shape {array.shape}, dtype {array.dtype}"
-    if finite.size:
-        summary += f", finite values in [{finite.min()}, {finite.max()}]"
-    if finite.size < array.size:
-        summary += f", {array.size - finite.size} NaN or inf"
-    return summary
+from omnigym.core.processes import check_not_forked
+from omnigym.wrappers.checks import check_action
+from omnigym.wrappers.gymnasium import to_host
 
 
 @lru_cache(maxsize=None)
@@ -46,11 +36,14 @@ class PettingZooParallelEnv(ParallelEnv):
     def __init__(
         self, env: MultiAgentEnvironment, params: Any = None, render_mode: str | None = None
     ):
+        check_not_forked(env.name)
         self.env = env
         self.params = env.default_params if params is None else params
         modes = list(env.render_modes)
         if render_mode is not None and render_mode not in modes:
-            raise ValueError(f"render_mode: {env.name} renders {modes or 'nothing'}, got {render_mode!r}.")
+            raise RenderModeError(
+                f"render_mode: {env.name} renders {modes or 'nothing'}, got {render_mode!r}."
+            )
         self.metadata = {**self.metadata, "name": env.name, "render_modes": modes}
         self.possible_agents = list(env.agents)
         self.agents: list[str] = []
@@ -79,7 +72,7 @@ class PettingZooParallelEnv(ParallelEnv):
         return jax.random.key(int(self._rng.integers(0, 2**31 - 1)))
 
     def _numpy(self, per_agent: dict, agents: list[str]) -> dict:
-        host = jax.device_get({a: per_agent[a] for a in agents})
+        host = to_host({a: per_agent[a] for a in agents})
         return {a: np.asarray(v, dtype=self._observation_spaces[a].dtype) for a, v in host.items()}
 
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -106,13 +99,12 @@ class PettingZooParallelEnv(ParallelEnv):
             raise ValueError(
                 f"expected one action per live agent; missing {missing}, not live {unknown}."
             )
-        for agent, action in actions.items():
-            if not self._action_spaces[agent].contains(np.asarray(action, self._action_spaces[agent].dtype)):
-                raise ValueError(
-                    f"action {_describe(action)} of {agent} is not in {self._action_spaces[agent]}."
-                )
+        checked = {
+            agent: check_action(self._action_spaces[agent], action, f"{self.env.name} ({agent})")
+            for agent, action in actions.items()
+        }
         full = {
-            a: jnp.asarray(actions[a]) if a in actions else self._placeholder(a)
+            a: jnp.asarray(checked[a]) if a in checked else self._placeholder(a)
             for a in self.possible_agents
         }
         obs, self._state, rewards, terminated, truncated, info = self._transition(

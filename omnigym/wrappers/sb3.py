@@ -6,6 +6,11 @@ and one transfer per step. For goal envs, ``env_method("compute_reward", ...)``
 computes the rewards of a whole batch in one call, which is how
 ``HerReplayBuffer`` relabels; ``info["is_success"]`` is set where an episode
 ends, so SB3 logs a success rate.
+
+:class:`CommandableHerReplayBuffer` is SB3's ``HerReplayBuffer`` for omnigym's
+goal envs with named goals, whose ``achieved_goal`` is multi-hot (every goal
+true now) while the env commands one goal at a time (one-hot
+``desired_goal``); see its docstring.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 from gymnax.environments.spaces import gymnax_space_to_gym_space
+from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from omnigym.core.environment import Environment
 from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import jax_action, make_reset_strategy
+from omnigym.wrappers.gymnasium import jax_action, make_reset_strategy, to_host
 
 
 class SB3VecEnv(VecEnv):
@@ -57,15 +63,10 @@ class SB3VecEnv(VecEnv):
         self._reset_seeds()
         obs, self._state = self.vec.reset(self._next_key(), self.params)
         self.reset_infos = [{} for _ in range(self.num_envs)]
-        return jax.device_get(obs)
+        return to_host(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        shape = (self.num_envs, *self.action_space.shape)
-        if np.size(actions) != np.prod(shape):
-            raise ValueError(
-                f"expected actions of shape {shape} (one per env), got shape {np.shape(actions)}."
-            )
-        self._actions = jax_action(self.action_space, np.asarray(actions).reshape(shape))
+        self._actions = jax_action(self.action_space, actions, self.env.name, self.num_envs)
 
     def step_wait(self):
         if self._state is None:
@@ -73,7 +74,7 @@ class SB3VecEnv(VecEnv):
         obs, self._state, reward, terminated, truncated, info = self.vec.step(
             self._next_key(), self._state, self._actions, self.params
         )
-        obs, reward, terminated, truncated, info = jax.device_get(
+        obs, reward, terminated, truncated, info = to_host(
             (obs, reward, terminated, truncated, info)
         )
         dones = terminated | truncated
@@ -126,3 +127,44 @@ class SB3VecEnv(VecEnv):
             self.env.render(jax.tree.map(lambda x: x[i], self._state), self.params)
             for i in range(self.num_envs)
         ]
+
+
+def one_goal_each(achieved: np.ndarray, fallback: np.ndarray, rng: Any) -> np.ndarray:
+    """One-hot rows: for each multi-hot row of ``achieved``, one of its true goals
+    drawn uniformly (``rng``: a numpy ``Generator`` or ``np.random``); a row with
+    none true keeps its row of ``fallback``."""
+    scores = rng.random(achieved.shape) * (achieved > 0.5)
+    picked = np.zeros_like(achieved)
+    picked[np.arange(len(achieved)), np.argmax(scores, axis=1)] = 1
+    return np.where(scores.max(axis=1, keepdims=True) > 0, picked, fallback).astype(achieved.dtype)
+
+
+class CommandableHerReplayBuffer(HerReplayBuffer):
+    """SB3's ``HerReplayBuffer``, relabelling with goals the env can command.
+
+    SB3's buffer copies a later ``achieved_goal`` into ``desired_goal``. On
+    omnigym's named-goal envs that is a multi-hot vector (several goals true at
+    once), a goal the env never commands, and most relabelled rewards become 1.
+    This buffer picks, from the goals true in that later state, one at random and
+    relabels with its one-hot command; the reward is ``compute_reward``'s, so
+    exactly what the env gives for that command at that transition. Goal
+    selection (``future``, ``final``, ``episode``) and every other setting are
+    SB3's: pass it as ``replay_buffer_class`` where you would pass
+    ``HerReplayBuffer``. Envs whose goals are positions (PointMaze) take SB3's
+    own buffer, which relabels them correctly.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        goal = self.observation_space.spaces["desired_goal"]
+        if not (np.all(goal.low == 0) and np.all(goal.high == 1) and len(goal.shape) == 1):
+            raise ValueError(
+                "CommandableHerReplayBuffer relabels one-hot goals (a desired_goal Box in [0, 1] "
+                f"over the goals), got desired_goal {goal}; use SB3's HerReplayBuffer for "
+                "goals that are positions."
+            )
+
+    def _sample_goals(self, batch_indices: np.ndarray, env_indices: np.ndarray) -> np.ndarray:
+        achieved = super()._sample_goals(batch_indices, env_indices)
+        commanded = self.observations["desired_goal"][batch_indices, env_indices]
+        return one_goal_each(achieved, commanded, np.random)  # seeded as SB3 seeds its own draws

@@ -45,7 +45,7 @@ class GoalConditionedCraftax(GoalConditionedEnv):
         "is on"
     )
     reset_cost = "expensive"
-    render_modes = ("rgb_array",)
+    render_modes = ("rgb_array", "ansi")
 
     def __init__(
         self,

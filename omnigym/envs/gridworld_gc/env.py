@@ -35,6 +35,7 @@ class GridWorldGC(GoalConditionedEnv):
     """An open grid whose goals are its cells (see module doc)."""
 
     action_names = ACTION_NAMES
+    render_modes = ("ansi",)
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ from gymnasium import spaces
 from nle import nethack
 from nle.env.tasks import NetHackScore
 
+from omnigym.core.errors import RenderModeError
 from omnigym.envs.nethack.rewards import HBS_REWARDS, REWARDS, RewardLibrary
 
 BEHAVIOURS = ("controller", "external")
@@ -73,7 +74,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
         if crop_size < 1 or crop_size % 2 == 0:
             raise ValueError(f"crop_size: expected an odd size >= 1, got {crop_size}.")
         if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode: expected None or 'ansi', got {render_mode!r}.")
+            raise RenderModeError(f"render_mode: expected None or 'ansi', got {render_mode!r}.")
         if controller_reward not in REWARDS:
             raise ValueError(f"controller_reward: expected one of {list(REWARDS)}, got {controller_reward!r}.")
         self.library = RewardLibrary(rewards)

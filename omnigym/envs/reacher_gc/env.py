@@ -97,6 +97,10 @@ class ReacherGC(GoalConditionedEnv):
         self.max_tip_speed = float(max_tip_speed)
         self.max_steps = int(max_steps_in_episode)
 
+    def __reduce__(self):
+        # brax's env holds modules, which do not pickle; ``config`` is the constructor's arguments.
+        return type(self), self.config
+
     @property
     def name(self) -> str:
         return "Brax-Reacher-GC-v0"
