@@ -415,6 +415,7 @@ def make_gymnasium_vector_env(
 
     check_not_forked(env_id)
     env, params = make_single_agent(env_id, **kwargs)
-    if max_episode_steps is not None:
-        params = params.replace(max_steps_in_episode=max_episode_steps)
+    if max_episode_steps is not None:  # Gymnasium's time limit on top of the env's own
+        limit = min(int(params.max_steps_in_episode), int(max_episode_steps))
+        params = params.replace(max_steps_in_episode=limit)
     return GymnasiumVectorEnv(env, num_envs, params, autoreset_mode, reset_ratio, render_mode)

@@ -406,7 +406,7 @@ class LegacyStep(Wrapper):
 
 
 def to_gymnax(
-    env: Any, params: Any = None, legacy: bool = False
+    env: Any, params: Any = None, legacy: bool = False, **kwargs: Any
 ) -> tuple[gymnax_env.Environment, Any]:
     """An omnigym env (or id) as ``(gymnax_env, params)`` for gymnax-style code.
 
@@ -415,8 +415,8 @@ def to_gymnax(
     same-step auto-reset, ``info["final_observation"]``), which gymnax 1.x's
     own wrappers (``LogWrapper``, ...) take. ``to_gymnax`` makes the rest fit:
 
-    * an env id is made through the registry; a mean-field game becomes its
-      representative-agent env;
+    * an env id is made through the registry (``kwargs`` as ``omnigym.make``
+      takes them); a mean-field game becomes its representative-agent env;
     * dict observations (goal envs, the maze) are flattened into one float32
       ``Box``, Discrete leaves one-hot, which array-input networks need;
     * ``legacy=True`` gives gymnax 0.x's five-value step,
@@ -428,8 +428,10 @@ def to_gymnax(
     from omnigym.wrappers.flatten import FlattenObservation
 
     if isinstance(env, str):
-        env, default = make_single_agent(env)
+        env, default = make_single_agent(env, **kwargs)
         params = default if params is None else params
+    elif kwargs:
+        raise TypeError(f"to_gymnax takes keyword arguments with an env id only, got {sorted(kwargs)}.")
     if not isinstance(env, Environment):
         raise TypeError(
             f"to_gymnax expects an omnigym single-agent env or env id, got {type(env).__name__}."
