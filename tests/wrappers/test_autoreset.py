@@ -104,7 +104,7 @@ def test_vector_env_rejects_bad_actions(make_env):
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=r"expected actions of shape \(4,\)"):
         venv.step(np.zeros(3, int))
-    with pytest.raises(ValueError, match="not all in"):
+    with pytest.raises(ValueError, match=r"each an integer in \[0, 5\).*got \[0, 1, 2, 99\]"):
         venv.step(np.array([0, 1, 2, 99]))
     with pytest.raises(ValueError, match="NEXT_STEP or SAME_STEP"):
         GymnasiumVectorEnv(env, 4, params, autoreset_mode=AutoresetMode.DISABLED)
