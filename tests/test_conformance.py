@@ -137,6 +137,19 @@ def test_gymnasium_adapter_rejects_bad_input(env_id):
             env.reset(options={"goal": 0})
 
 
+def test_text_render_through_gymnasium(env_id, make_env):
+    """Every advertised render mode works: "ansi" gives the text frame."""
+    modes = make_env(env_id)[0].render_modes
+    assert set(modes) <= {"rgb_array", "ansi"}, modes
+    if "ansi" not in modes:
+        pytest.skip(f"{env_id} has no text rendering")
+    env = gymnasium.make(env_id, render_mode="ansi")
+    assert env.metadata["render_modes"] == list(modes)
+    env.reset(seed=0)
+    text = env.render()
+    assert isinstance(text, str) and "goal:" in text
+
+
 def test_rgb_render_through_gymnasium(env_id, make_env):
     if "rgb_array" not in make_env(env_id)[0].render_modes:
         pytest.skip(f"{env_id} has no rgb_array rendering")

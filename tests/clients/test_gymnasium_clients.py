@@ -146,3 +146,16 @@ def test_cleanrl_style_loop_over_make_vec_and_sync_vector_env(mode):
     assert first["ended"].min() >= floor and reference["ended"].min() >= floor
     rate, reference_rate = first["ended"].mean(), reference["ended"].mean()
     assert abs(rate - reference_rate) < 0.25 * reference_rate
+
+
+def test_vector_env_pickles_mid_episode():
+    venv = gymnasium.make_vec("GridWorld-GC-v0", num_envs=3)
+    venv.reset(seed=0)
+    venv.step(np.array([0, 1, 2]))
+    twin = pickle.loads(pickle.dumps(venv))
+    actions = np.array([3, 4, 0])
+    expected, outcome = venv.step(actions), twin.step(actions)
+    for key in expected[0]:
+        np.testing.assert_array_equal(outcome[0][key], expected[0][key])
+    for got, want in zip(outcome[1:4], expected[1:4]):
+        np.testing.assert_array_equal(got, want)
