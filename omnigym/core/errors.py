@@ -5,7 +5,6 @@ from typing import Any
 import numpy as np
 
 
-
 class OmnigymError(Exception):
     """Base class of omnigym's own errors."""
 

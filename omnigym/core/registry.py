@@ -80,7 +80,7 @@ def _factory_arguments(factory: Callable[..., Any]) -> tuple[set[str], bool]:
 
 
 def param_fields(params: Any) -> list[str]:
-    """The names ``with_params`` can set: the fields of ``params`` and of its
+    """The names ``make`` sets in an env's params: the fields of ``params`` and of its
     dataclass fields one level down (a goal env's world params in ``base``)."""
     if not dataclasses.is_dataclass(params):
         return []
@@ -112,17 +112,11 @@ def _set(params: Any, overrides: dict[str, Any]) -> Any:
     return dataclasses.replace(params, **top, **nested)
 
 
-def with_params(env: Any, params: Any, overrides: dict[str, Any]) -> Any:
-    """``params`` with fields set by name, checked by the env's ``check_params``.
-
-    A name the params do not have raises ``TypeError`` listing the ones they have.
-    """
+def _with_params(env: Any, params: Any, overrides: dict[str, Any]) -> Any:
+    """``params`` with fields set by name (names checked by ``make``), then checked
+    by the env's ``check_params``."""
     if not overrides:
         return params
-    fields = param_fields(params)
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise TypeError(f"{env.name} has no parameter(s) {unknown}; it has {sorted(fields)}.")
     params = _set(params, overrides)
     if hasattr(env, "check_params"):
         env.check_params(params)
@@ -151,7 +145,7 @@ def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
             f"{env_spec.id} got unexpected keyword argument(s) {unknown}; it accepts "
             f"{sorted(named) or 'none'} and the params fields {sorted(fields) or 'none'}."
         )
-    return env, with_params(env, params, overrides)
+    return env, _with_params(env, params, overrides)
 
 
 #: Kinds with a single-agent view, registered with Gymnasium.

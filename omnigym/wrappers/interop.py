@@ -431,7 +431,9 @@ def to_gymnax(
         env, default = make_single_agent(env, **kwargs)
         params = default if params is None else params
     elif kwargs:
-        raise TypeError(f"to_gymnax takes keyword arguments with an env id only, got {sorted(kwargs)}.")
+        raise TypeError(
+            f"to_gymnax takes keyword arguments with an env id only, got {sorted(kwargs)}."
+        )
     if not isinstance(env, Environment):
         raise TypeError(
             f"to_gymnax expects an omnigym single-agent env or env id, got {type(env).__name__}."
