@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import DQN, PPO, SAC, HerReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import SubprocVecEnv
 
 import omnigym
 from omnigym.wrappers.sb3 import CommandableHerReplayBuffer, SB3VecEnv, one_goal_each
@@ -28,6 +29,16 @@ def test_make_vec_env_takes_every_id_without_kwargs(env_id):
     assert rewards.shape == (4,) and dones.shape == (4,) and len(infos) == 4
     first = obs if not isinstance(obs, dict) else next(iter(obs.values()))
     assert len(first) == 4
+    venv.close()
+
+
+def test_subproc_vec_env_runs_omnigym_ids():
+    """SB3's process workers (forkserver or spawn: JAX-safe) make the env from
+    its id; the ``omnigym:`` prefix imports omnigym there."""
+    venv = make_vec_env("omnigym:GridWorld-GC-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv)
+    obs = venv.reset()
+    _, rewards, dones, infos = venv.step(np.array([0, 1]))
+    assert obs["observation"].shape == (2, 25) and rewards.shape == (2,) and len(infos) == 2
     venv.close()
 
 
