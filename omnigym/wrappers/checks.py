@@ -62,10 +62,6 @@ def check_action(
     shape ``(num_envs, *space.shape)``, one per env, each checked.
     """
     shape = tuple(space.shape) if num_envs is None else (num_envs, *space.shape)
-    if num_envs is None:
-        expected = _expected(space)
-    else:
-        expected = f"actions of shape {shape} (one per env), each {_expected(space)}"
     kinds = next((k for cls, k in _KINDS.items() if isinstance(space, cls)), "")
     array = None
     if action is not None and not isinstance(action, (str, bytes)):
@@ -73,12 +69,20 @@ def check_action(
             array = np.asarray(action)
         except Exception:
             array = None
-    if array is None or array.dtype.kind not in kinds or array.shape != shape or not _in_space(
-        space, array
+    if (
+        array is not None
+        and array.dtype.kind in kinds
+        and array.shape == shape
+        and _in_space(space, array)
     ):
-        noun = "action is" if num_envs is None else "actions are"
-        raise InvalidActionError(
-            f"{who}: the {noun} not in the action space; expected {expected}, "
-            f"got {describe(action)}."
-        )
-    return array.astype(space.dtype)
+        return array.astype(space.dtype)
+    # The message is built only on failure: this check runs on every step.
+    if num_envs is None:
+        noun, expected = "action is", _expected(space)
+    else:
+        noun = "actions are"
+        expected = f"actions of shape {shape} (one per env), each {_expected(space)}"
+    raise InvalidActionError(
+        f"{who}: the {noun} not in the action space; expected {expected}, "
+        f"got {describe(action)}."
+    )
