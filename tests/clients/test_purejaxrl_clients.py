@@ -64,6 +64,14 @@ def test_purejaxrl_loop_over_to_gymnax(env_id):
         assert float(r1) == float(r2) and bool(d) == bool(term | trunc)
 
 
+def test_to_gymnax_takes_make_keywords_with_an_id_only(make_env):
+    _, params = to_gymnax("UED-Maze-v0", max_steps_in_episode=16)
+    assert params.max_steps_in_episode == 16
+    env, _ = make_env("GridWorld-GC-v0")
+    with pytest.raises(TypeError, match="with an env id only"):
+        to_gymnax(env, max_steps_in_episode=16)
+
+
 def test_maze_discrete_leaves_become_one_hot():
     env, params = to_gymnax("UED-Maze-v0")
     inner = env.env
