@@ -1,108 +1,137 @@
-"""Reference goal-conditioned learners in JAX, one file per algorithm.
+"""The reference learners, one package per family over one shared library (``lib``).
 
-``LEARNERS`` names them for the CLI and checkpoints: ``leo``, ``pqn``,
-``pqn_her`` (PQN with mixed HER), ``ppo``, ``dual_leo_ppo``, ``dual_leo_pqn``.
-Each module has a config dataclass (defaults: the LEO paper's), ``make_train``
-and ``make_greedy_policy``; ``omnigym.agents.runner`` adds logging,
-checkpoints, evaluation and reports. Modules load lazily (jax is imported on
-first use).
+``LEARNERS`` names every learner for the CLI, the runner and checkpoints; an
+entry holds import strings only, so nothing loads (and jax is not imported)
+until a learner is used. Every learner module follows one contract:
+
+* a frozen config dataclass derived from :class:`~omnigym.agents.lib.config.LearnerConfig`
+  (``env_id``, ``env_kwargs``; its budget is ``config.num_updates``);
+* ``make_train(config, log=None) -> train`` with
+  ``train(key, state=None, num_updates=None) -> (RunState, metrics)``, where
+  the run state is the whole learner state (resumable, checkpointable);
+* ``make_policy(config, state)``, what acts once trained (its form is the family's);
+* optionally ``evaluate(config, state, seed=0) -> dict`` for run summaries,
+  and ``JITTABLE = False`` where ``train`` drives a host env (HBS on NetHack).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-#: learner name -> (module, config class, config overrides)
-LEARNERS: dict[str, tuple[str, str, dict]] = {
-    "leo": ("leo", "LEOConfig", {}),
-    "pqn": ("pqn", "PQNConfig", {}),
-    "pqn_her": ("pqn", "PQNConfig", {"her_mode": "mixed"}),
-    "ppo": ("ppo", "PPOConfig", {}),
-    "dual_leo_ppo": ("dual_leo_ppo", "DualLEOPPOConfig", {}),
-    "dual_leo_pqn": ("dual_leo_pqn", "DualLEOPQNConfig", {}),
+from omnigym.agents.lib.config import with_fields
+
+GOAL_DISCRETE_ENVS = ("GridWorld-GC-v0", "Craftax-Classic-GC-v0", "Craftax-GC-v0")
+MEAN_FIELD_ENVS = ("MFG-Crowd-v0", "MFG-BeachBar-v0", "MFG-LinearQuadratic-v0", "MFG-Macro-v0")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a learner lives and what it fits."""
+
+    module: str  #: import path under ``omnigym.agents``
+    config: str  #: its config class
+    family: str
+    envs: tuple[str, ...]  #: the env ids it trains on (the first is its default)
+    preset: dict = field(default_factory=dict)  #: fields that make this learner of the module
+    cpu: dict = field(default_factory=dict)  #: a laptop-sized setting (``--preset cpu``)
+
+
+_SMALL_NET = {"hidden_sizes": (256, 256), "lr": 1e-3}
+_SMALL_Q = {**_SMALL_NET, "minibatch_size": 256, "num_epochs": 2, "eps_decay": 0.5}
+_SMALL_PPO = {**_SMALL_NET, "lr": 3e-4, "minibatch_size": 512, "num_epochs": 4, "ent_coef": 0.01}
+#: 64 envs x 16 steps per update, 1M env steps, a 4 x 256-step greedy evaluation of every goal.
+_SMALL_RUN = {
+    "num_envs": 64, "num_steps": 16, "total_timesteps": 1_000_000,
+    "eval_repeats": 4, "eval_steps": 256,
 }
 
 
-def _entry(learner: str) -> tuple[str, str, dict]:
+def _goal(module: str, config: str, preset: dict, cpu: dict) -> Entry:
+    return Entry(f"goal_discrete.{module}", config, "goal_discrete", GOAL_DISCRETE_ENVS,
+                 preset, {**_SMALL_RUN, **cpu})
+
+
+def _mean_field(module: str, config: str, preset: dict | None = None) -> Entry:
+    return Entry(f"mean_field.{module}", config, "mean_field", MEAN_FIELD_ENVS, preset or {})
+
+
+def _offline(preset: dict | None = None, module: str = "relativised_options",
+             config: str = "RelativisedOptionsConfig") -> Entry:
+    small = {"hidden_sizes": (128, 128, 128), "num_updates": 20_000}
+    return Entry(f"offline.{module}", config, "offline", ("PointMaze-GC-v0",), preset or {}, small)
+
+
+def _ued(module: str, preset: dict | None = None) -> Entry:
+    return Entry(f"ued.{module}", "UEDConfig", "ued", ("UED-Maze-v0",), preset or {})
+
+
+LEARNERS: dict[str, Entry] = {
+    "leo": _goal("leo", "LEOConfig", {}, _SMALL_Q),
+    "pqn": _goal("pqn", "PQNConfig", {}, _SMALL_Q),
+    "pqn_her": _goal("pqn", "PQNConfig", {"her_mode": "mixed"}, _SMALL_Q),
+    "ppo": _goal("ppo", "PPOConfig", {}, _SMALL_PPO),
+    "dual_leo_ppo": _goal("dual_leo_ppo", "DualLEOPPOConfig", {}, {
+        "bc_coef": 0.5,
+        **{f"ppo.{k}": v for k, v in _SMALL_PPO.items()},
+        **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
+    }),
+    "dual_leo_pqn": _goal("dual_leo_pqn", "DualLEOPQNConfig", {}, {
+        **{f"uvfa.{k}": v for k, v in _SMALL_Q.items()},
+        **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
+    }),
+    "leo_dpg": Entry("goal_continuous.leo_dpg", "TD3Config", "goal_continuous",
+                     ("Brax-Reacher-GC-v0",)),
+    "td3_her": Entry("goal_continuous.td3_her", "TD3HERConfig", "goal_continuous",
+                     ("Brax-Reacher-GC-v0",)),
+    "td3": Entry("goal_continuous.td3_her", "TD3HERConfig", "goal_continuous",
+                 ("Brax-Reacher-GC-v0",), {"her_ratio": 0.0}),
+    "gciql": _offline(module="gciql", config="GCIQLConfig"),
+    "hiql": _offline(module="hiql", config="HIQLConfig"),
+    "options": _offline(),
+    "options_relative": _offline({"relative": True}),
+    "dr": _ued("dr"),
+    "plr": _ued("plr"),
+    "accel": _ued("plr", {"mutate": True}),
+    "degen": _ued("degen"),
+    "fictitious_play": _mean_field("fictitious_play", "FictitiousPlayConfig"),
+    "mirror_descent": _mean_field("mirror_descent", "MirrorDescentConfig"),
+    "spg": _mean_field("structural_pg", "StructuralPGConfig", {"recurrent": False}),
+    "rspg": _mean_field("structural_pg", "StructuralPGConfig"),
+    "hbs": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-v0",)),
+    "nethack_ppo": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-Low-v0",),
+                         {"env_id": "NetHack-HBS-Low-v0"}),
+    "pdnca": Entry("nca.pdnca", "PDNCAConfig", "nca", ("PDNCA-v0",)),
+    "pbt_nca": Entry("nca.pbt_nca", "PBTConfig", "nca", ("PDNCA-v0",)),
+}
+
+
+def entry(learner: str) -> Entry:
     if learner not in LEARNERS:
         raise ValueError(f"unknown learner {learner!r}; known: {sorted(LEARNERS)}.")
     return LEARNERS[learner]
 
 
 def learner_module(learner: str) -> ModuleType:
-    """The module that implements ``learner`` (``make_train``, ``make_greedy_policy``)."""
-    return importlib.import_module(f"omnigym.agents.{_entry(learner)[0]}")
+    """The module that implements ``learner`` (``make_train``, ``make_policy``)."""
+    return importlib.import_module(f"omnigym.agents.{entry(learner).module}")
 
 
 def config_class(learner: str) -> type:
-    _, cls, _ = _entry(learner)
-    return getattr(learner_module(learner), cls)
+    return getattr(learner_module(learner), entry(learner).config)
 
 
 def default_config(learner: str, **overrides: Any) -> Any:
-    """The paper-scale config of ``learner`` with ``overrides`` applied."""
-    _, _, preset = _entry(learner)
-    return config_class(learner)(**{**preset, **overrides})
+    """The paper-scale config of ``learner`` with ``overrides`` (dotted keys too) applied."""
+    config = config_class(learner)()
+    return with_fields(config, {**entry(learner).preset, **overrides})
 
 
-def cpu_config(learner: str, env_id: str, **overrides: Any) -> Any:
-    """A small setting that runs on a laptop CPU (see ``CPU_PRESETS``)."""
-    config = default_config(learner, env_id=env_id)
-    for key, value in {**CPU_PRESETS[learner], **overrides}.items():
-        config = set_field(config, key, value)
-    return config
-
-
-def set_field(config: Any, key: str, value: Any) -> Any:
-    """``config`` with ``key`` (dotted for nested configs, ``ppo.lr``) set to ``value``."""
-    head, _, rest = key.partition(".")
-    names = {f.name for f in dataclasses.fields(config)}
-    if head not in names:
-        raise ValueError(f"{type(config).__name__} has no field {head!r}; fields: {sorted(names)}.")
-    if rest:
-        value = set_field(getattr(config, head), rest, value)
-    elif isinstance(getattr(config, head), tuple):
-        value = tuple(value)
-    return dataclasses.replace(config, **{head: value})
-
-
-_SMALL_NET = {"hidden_sizes": (256, 256), "lr": 1e-3}
-_SMALL_Q = {**_SMALL_NET, "minibatch_size": 256, "num_epochs": 2, "eps_decay": 0.5}
-_SMALL_PPO = {
-    **_SMALL_NET,
-    "lr": 3e-4,
-    "minibatch_size": 512,
-    "num_epochs": 4,
-    "ent_coef": 0.01,
-}
-
-_SMALL_RUN = {
-    "num_envs": 64,
-    "num_steps": 16,
-    "total_timesteps": 1_000_000,
-    "eval_repeats": 4,
-    "eval_steps": 256,
-}
-
-#: Laptop-sized settings: 64 envs x 16 steps per update, two 256-unit layers,
-#: 1M env steps, a 4 x 256-step greedy evaluation of every goal.
-CPU_PRESETS: dict[str, dict] = {
-    "leo": {**_SMALL_RUN, **_SMALL_Q},
-    "pqn": {**_SMALL_RUN, **_SMALL_Q},
-    "pqn_her": {**_SMALL_RUN, **_SMALL_Q},
-    "ppo": {**_SMALL_RUN, **_SMALL_PPO},
-    "dual_leo_ppo": {
-        **_SMALL_RUN,
-        "bc_coef": 0.5,
-        **{f"ppo.{k}": v for k, v in _SMALL_PPO.items()},
-        **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
-    },
-    "dual_leo_pqn": {
-        **_SMALL_RUN,
-        **{f"uvfa.{k}": v for k, v in _SMALL_Q.items()},
-        **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
-    },
-}
+def cpu_config(learner: str, env_id: str | None = None, **overrides: Any) -> Any:
+    """A small setting of ``learner`` that runs on a laptop CPU."""
+    config = default_config(learner, **entry(learner).cpu)
+    if env_id is not None:
+        config = with_fields(config, {"env_id": env_id})
+    return with_fields(config, overrides)

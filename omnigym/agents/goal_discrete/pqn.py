@@ -18,71 +18,59 @@ adds goals to every transition, each with its own reward
 
 Targets are computed once per update with the network of that update (as
 PQN computes its returns once), then ``num_epochs`` of minibatch SGD follow.
-Departure from the reference (``purejaxgcrl/pqn.py``): dense torso on the flat
-observation, the goal as a one-hot input, one-step targets, next-step
-auto-reset (truncation bootstraps).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax.training.train_state import TrainState
 
-from omnigym.agents import common
+from omnigym.agents.goal_discrete.configs import QConfig
+from omnigym.agents.goal_discrete.leo import epsilon_schedule
+from omnigym.agents.lib import goal_rollout as gr
+from omnigym.agents.lib.config import check_choice
+from omnigym.agents.lib.loop import RunState, Train
+from omnigym.agents.lib.losses import masked_mean
+from omnigym.agents.lib.networks import GoalQNetwork, epsilon_greedy
+from omnigym.agents.lib.optim import sgd, train_state
+from omnigym.agents.lib.returns import next_values, one_step_targets
 
 HER_MODES = ("none", "random", "positive", "mixed", "all")
 
 
 @dataclass(frozen=True)
-class PQNConfig:
-    """Defaults are the reference's (research notes, section 2.2). Its PQN+HER
-    run uses ``her_mode="mixed"``, ``minibatch_size=2048``, ``lr=1e-4``."""
+class PQNConfig(QConfig):
+    """Defaults are the reference's. Its PQN+HER run uses ``her_mode="mixed"``,
+    ``minibatch_size=2048``, ``lr=1e-4``."""
 
-    env_id: str = "Craftax-Classic-GC-v0"
-    env_kwargs: dict = field(default_factory=dict)
-    num_envs: int = 1024
     num_steps: int = 2
-    total_timesteps: int = 1_000_000_000
-    lr: float = 2e-4
-    anneal_lr: bool = True
-    optimizer: str = "radam"
-    max_grad_norm: float = 1.0
     minibatch_size: int = 256
     num_epochs: int = 1
     gamma: float = 0.995
-    eps_start: float = 0.2
-    eps_end: float = 0.01
-    eps_decay: float = 0.2
-    hidden_sizes: tuple[int, ...] = (1024, 1024, 1024, 1024)
-    layer_norm: bool = True
-    sigmoid: bool = True
     her_mode: str = "none"
     her_num_relabelled_goals: int = 2
     her_random_proportion: float = 0.75
-    eval_repeats: int = 16
-    eval_steps: int = 512
+
+    def check(self) -> None:
+        super().check()
+        check_choice("her_mode", self.her_mode, HER_MODES)
+        if self.her_mode not in ("none", "all") and self.her_num_relabelled_goals < 1:
+            raise ValueError(
+                f"her_num_relabelled_goals must be positive, got {self.her_num_relabelled_goals}."
+            )
+        if not 0.0 <= self.her_random_proportion <= 1.0:
+            raise ValueError(
+                f"her_random_proportion must lie in [0, 1], got {self.her_random_proportion}."
+            )
 
 
-def check_her(config: Any) -> None:
-    if config.her_mode not in HER_MODES:
-        raise ValueError(f"her_mode must be one of {HER_MODES}, got {config.her_mode!r}.")
-    if config.her_mode not in ("none", "all") and config.her_num_relabelled_goals < 1:
-        raise ValueError(
-            f"her_num_relabelled_goals must be positive, got {config.her_num_relabelled_goals}."
-        )
-    if not 0.0 <= config.her_random_proportion <= 1.0:
-        raise ValueError(
-            f"her_random_proportion must lie in [0, 1], got {config.her_random_proportion}."
-        )
-
-
-def goal_network(config: Any, env: Any) -> common.GoalQNetwork:
-    return common.GoalQNetwork(
+def goal_network(config: QConfig, env: Any) -> GoalQNetwork:
+    return GoalQNetwork(
         num_goals=env.num_goals,
         num_actions=env.num_actions,
         hidden_sizes=config.hidden_sizes,
@@ -98,10 +86,10 @@ def sample_from_mask(key: jax.Array, mask: jax.Array, num: int) -> jax.Array:
     return jax.random.categorical(key, logits[..., None, :], shape=(*mask.shape[:-1], num))
 
 
-def relabelled_goals(key: jax.Array, transitions: common.Transition, config: Any) -> jax.Array:
+def relabelled_goals(key: jax.Array, steps: gr.Step, config: PQNConfig) -> jax.Array:
     """Goals to learn each transition for, (T, N, K); column 0 is the commanded goal."""
-    commanded = common.commanded_goal(transitions.obs)[..., None]
-    num_goals = transitions.achieved_goals.shape[-1]
+    commanded = gr.commanded_goal(steps.obs)[..., None]
+    num_goals = steps.achieved_goals.shape[-1]
     if config.her_mode == "none":
         return commanded
     if config.her_mode == "all":
@@ -110,7 +98,7 @@ def relabelled_goals(key: jax.Array, transitions: common.Transition, config: Any
         )
     key_random, key_positive, key_mix = jax.random.split(key, 3)
     k = config.her_num_relabelled_goals
-    achieved = transitions.achieved_goals > 0.5
+    achieved = steps.achieved_goals > 0.5
     seen = jnp.broadcast_to(jnp.any(achieved, axis=(0, 1)), achieved.shape)
     random = sample_from_mask(key_random, seen, k)
     positive = sample_from_mask(
@@ -136,24 +124,24 @@ def pqn_batch(
     key: jax.Array,
     network: Any,
     params: Any,
-    transitions: common.Transition,
+    steps: gr.Step,
     last_obs: dict,
-    config: Any,
+    config: PQNConfig,
 ) -> dict:
     """The (T, N, ...) training batch: goals per transition and their targets."""
-    goals = relabelled_goals(key, transitions, config)
-    x = common.features(transitions.obs)
-    next_x = common.next_values(x, common.features(last_obs))
-    rewards = jnp.take_along_axis(transitions.achieved_goals, goals, axis=-1)
-    stop = jnp.maximum(rewards, transitions.terminated[..., None].astype(jnp.float32))
+    goals = relabelled_goals(key, steps, config)
+    x = gr.features(steps.obs)
+    next_x = next_values(x, gr.features(last_obs))
+    rewards = jnp.take_along_axis(steps.achieved_goals, goals, axis=-1)
+    stop = jnp.maximum(rewards, steps.terminated[..., None].astype(jnp.float32))
     next_max_q = goal_q(network, params, next_x, goals).max(-1)
-    target = common.one_step_targets(rewards, next_max_q, stop, config.gamma)
+    target = one_step_targets(rewards, next_max_q, stop, config.gamma)
     return {
         "x": x,
         "goals": goals,
-        "action": transitions.action,
+        "action": steps.action,
         "target": jax.lax.stop_gradient(target),
-        "valid": transitions.valid,
+        "valid": steps.valid,
     }
 
 
@@ -161,58 +149,57 @@ def pqn_loss(params: Any, network: Any, mb: dict) -> jax.Array:
     """``0.5 * mean (Q(s, g, a) - target_g)^2`` over valid rows and their goals."""
     q = goal_q(network, params, mb["x"], mb["goals"])  # (B, K, A)
     taken = jnp.take_along_axis(q, mb["action"][:, None, None], axis=-1)[..., 0]
-    return 0.5 * common.masked_mean(jnp.square(taken - mb["target"]), mb["valid"])
+    return 0.5 * masked_mean(jnp.square(taken - mb["target"]), mb["valid"])
 
 
 def pqn_update(
-    key: jax.Array, state: TrainState, network: Any, batch: dict, config: Any
+    key: jax.Array, state: TrainState, network: Any, batch: dict, config: PQNConfig
 ) -> tuple[TrainState, jax.Array]:
     def loss_fn(params: Any, mb: dict) -> jax.Array:
         return pqn_loss(params, network, mb)
 
-    return common.sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
+    return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
 
 
 def commanded_q(network: Any, params: Any, obs: dict) -> jax.Array:
     """Q(s, g_cmd, .) of a batch of observations: (..., A)."""
-    return network.apply(params, common.features(obs), common.commanded_goal(obs))
+    return network.apply(params, gr.features(obs), gr.commanded_goal(obs))
 
 
-def make_train(config: PQNConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """``train(key) -> ({"pqn": params}, metrics)``; see :func:`omnigym.agents.leo.make_train`."""
-    common.check_config(config)
-    check_her(config)
-    env, env_params, vec = common.make_env(config)
+def make_train(config: PQNConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the agent state is ``{"pqn": TrainState}``."""
+    config.check()
+    env, env_params, vec = gr.make_env(config)
     network = goal_network(config, env)
-    epsilon_at = common.linear_schedule(
-        config.eps_start, config.eps_end, config.eps_decay, common.num_updates(config)
-    )
-    tx = common.make_optimizer(config)
+    epsilon_at = epsilon_schedule(config)
+    tx = config.make_optimizer()
 
-    def init(key: jax.Array, obs: dict) -> common.Learner:
-        params = network.init(key, common.features(obs), common.commanded_goal(obs))
-        return {"pqn": TrainState.create(apply_fn=network.apply, params=params, tx=tx)}
+    def init(key: jax.Array, obs: dict) -> dict:
+        return {"pqn": train_state(network.init(key, gr.features(obs), gr.commanded_goal(obs)), tx)}
 
-    def update(learner, rollout, update_index, key):
+    def update(agent, rollout, index, key):
         key_rollout, key_relabel, key_learn = jax.random.split(key, 3)
-        epsilon = epsilon_at(update_index)
-        params = learner["pqn"].params
+        epsilon = epsilon_at(index)
+        params = agent["pqn"].params
 
         def policy(key: jax.Array, obs: dict) -> tuple[jax.Array, dict]:
-            return common.epsilon_greedy(key, commanded_q(network, params, obs), epsilon), {}
+            return epsilon_greedy(key, commanded_q(network, params, obs), epsilon), {}
 
-        rollout, transitions = common.collect_rollout(
+        rollout, steps = gr.collect_rollout(
             key_rollout, rollout, vec, env_params, policy, config.num_steps
         )
-        batch = pqn_batch(key_relabel, network, params, transitions, rollout.obs, config)
-        state, loss = pqn_update(key_learn, learner["pqn"], network, batch, config)
+        batch = pqn_batch(key_relabel, network, params, steps, rollout.obs, config)
+        state, loss = pqn_update(key_learn, agent["pqn"], network, batch, config)
         return {"pqn": state}, rollout, {"loss": loss, "epsilon": epsilon}
 
-    return common.make_training_loop(config, env, env_params, vec, init, update, log)
+    return gr.make_goal_loop(config, env, env_params, vec, init, update, log)
 
 
-def make_greedy_policy(config: PQNConfig, params: dict) -> tuple[Any, Any, Callable]:
+def make_policy(config: PQNConfig, state: RunState) -> tuple[Any, Any, Callable]:
     """``(env, env_params, act)`` with ``act(obs) -> action`` greedy on the commanded goal."""
-    env, env_params, _ = common.make_env(config)
-    network = goal_network(config, env)
-    return env, env_params, lambda obs: jnp.argmax(commanded_q(network, params["pqn"], obs), -1)
+    env, env_params, _ = gr.make_env(config)
+    network, params = goal_network(config, env), state.learner.agent["pqn"].params
+    return env, env_params, lambda obs: jnp.argmax(commanded_q(network, params, obs), -1)
+
+
+evaluate = gr.make_evaluate(make_policy)

@@ -1,0 +1,1 @@
+"""Online goal-conditioned learners for discrete actions: LEO, PQN (with HER), PPO, Dual-LEO."""

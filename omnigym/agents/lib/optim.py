@@ -1,0 +1,96 @@
+"""Optimisers, schedules and minibatch SGD."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "adam": optax.adam,
+    "radam": optax.radam,
+}
+
+
+def make_optimizer(
+    lr: float,
+    max_grad_norm: float | None = None,
+    name: str = "adam",
+    anneal_steps: int = 0,
+    final_fraction: float = 0.0,
+) -> optax.GradientTransformation:
+    """Global-norm clipping (if ``max_grad_norm``) then ``name`` (adam or radam).
+
+    With ``anneal_steps``, the rate falls linearly to ``final_fraction * lr``
+    over that many optimiser steps.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}.")
+    rate: Any = lr
+    if anneal_steps:
+        rate = optax.linear_schedule(lr, final_fraction * lr, anneal_steps)
+    parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
+    return optax.chain(*parts, OPTIMIZERS[name](rate))
+
+
+def linear_schedule(start: float, end: float, fraction: float, total: int) -> Callable:
+    """Value at update ``u``: ``start`` to ``end`` over the first ``fraction`` of ``total``."""
+    span = max(1.0, fraction * total)
+
+    def value(update: jax.Array) -> jax.Array:
+        progress = jnp.clip(update / span, 0.0, 1.0)
+        return start + (end - start) * progress
+
+    return value
+
+
+def minibatches(key: jax.Array, batch: Any, minibatch_size: int) -> Any:
+    """Flatten (T, N, ...) leaves, shuffle, split into (num_minibatches, size, ...)."""
+    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+    size = jax.tree.leaves(flat)[0].shape[0]
+    order = jax.random.permutation(key, size)
+    return jax.tree.map(
+        lambda x: x[order].reshape(size // minibatch_size, minibatch_size, *x.shape[1:]), flat
+    )
+
+
+def sgd(
+    key: jax.Array,
+    state: TrainState,
+    loss_fn: Callable[[Any, dict], jax.Array],
+    batch: dict,
+    num_epochs: int,
+    minibatch_size: int,
+) -> tuple[TrainState, jax.Array]:
+    """``num_epochs`` shuffled passes of minibatch SGD on ``loss_fn(params, minibatch)``.
+
+    ``batch`` leaves are (T, N, ...); returns the new state and the mean loss.
+    """
+
+    def minibatch_step(state: TrainState, minibatch: dict):
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, minibatch)
+        return state.apply_gradients(grads=grads), loss
+
+    def epoch(state: TrainState, epoch_key: jax.Array):
+        return jax.lax.scan(minibatch_step, state, minibatches(epoch_key, batch, minibatch_size))
+
+    state, losses = jax.lax.scan(epoch, state, jax.random.split(key, num_epochs))
+    return state, losses.mean()
+
+
+def train_state(params: Any, tx: optax.GradientTransformation) -> TrainState:
+    """A flax ``TrainState`` of ``params`` under ``tx`` (apply functions live in the learner)."""
+    return TrainState.create(apply_fn=None, params=params, tx=tx)
+
+
+def train_states(key: jax.Array, networks: dict[str, tuple[Any, tuple, optax.GradientTransformation]]) -> dict:
+    """``{name: TrainState}`` of fresh networks: ``{name: (module, init args, tx)}``, one key each."""
+    keys = jax.random.split(key, len(networks))
+    return {
+        name: train_state(module.init(k, *args), tx)
+        for k, (name, (module, args, tx)) in zip(keys, sorted(networks.items()))
+    }
