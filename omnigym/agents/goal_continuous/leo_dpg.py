@@ -1,6 +1,6 @@
 """LEO for continuous actions: values and actions for every goal at once (DPG style).
 
-The discrete LEO (``leo.py``) outputs Q for every (goal, action) pair. With
+The discrete LEO (``goal_discrete/leo.py``) outputs Q for every (goal, action) pair. With
 continuous actions, one pass gives:
 
 * an actor ``pi(s) -> (goals, actions)``: one deterministic action per goal;
@@ -11,7 +11,7 @@ continuous actions, one pass gives:
   goal's own policy action, at the cost of one layer per goal, not one network
   per goal.
 
-Training is TD3 (``continuous.py``) with every goal's target from each
+Training is TD3 (``td3.py``) with every goal's target from each
 transition:
 
     y_g = r_g + gamma * (1 - r_g) * min_i Q'_i,g(s', pi'_g(s') + noise)
@@ -27,14 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents import continuous
-from omnigym.agents.offline import MLP
+from omnigym.agents.goal_continuous.td3 import TD3Config, make_env, make_loop, make_policy_of
+from omnigym.agents.lib.goal_rollout import make_evaluate
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.networks import MLP
 
 
 class AllGoalsActor(nn.Module):
@@ -94,8 +95,8 @@ class TwinAllGoalsCritic(nn.Module):
 
 
 @dataclass(frozen=True)
-class LEOContinuous:
-    """LEO-DPG as a :class:`~omnigym.agents.continuous.ContinuousLearner`."""
+class LEODPG:
+    """LEO-DPG as a TD3 :class:`~omnigym.agents.goal_continuous.td3.Agent`."""
 
     num_goals: int
     action_size: int
@@ -134,17 +135,15 @@ class LEOContinuous:
         return jnp.take_along_axis(actions, goal[..., None, None], axis=-2)[..., 0, :]
 
 
-def make_learner(config: continuous.ContinuousConfig) -> LEOContinuous:
-    env, env_params, _ = continuous.make_env(config)
-    return LEOContinuous(env.num_goals, env.action_space(env_params).shape[0], config.hidden_sizes)
+def make_agent(config: TD3Config) -> LEODPG:
+    env, env_params, _ = make_env(config)
+    return LEODPG(env.num_goals, env.action_space(env_params).shape[0], config.hidden_sizes)
 
 
-def make_train(config: continuous.ContinuousConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """``train(key) -> ({"actor", "critic"} params, metrics)`` (see ``continuous.make_train``)."""
-    return continuous.make_train(config, make_learner(config), log)
+def make_train(config: TD3Config, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the agent state is a :class:`~.td3.TD3State`."""
+    return make_loop(config, make_agent(config), log)
 
 
-def make_greedy_policy(config: continuous.ContinuousConfig, params: dict) -> tuple[Any, Any, Callable]:
-    """``(env, env_params, act)``: the actor's action for each commanded goal, no noise."""
-    env, env_params, _ = continuous.make_env(config)
-    return env, env_params, continuous.greedy_policy(make_learner(config), params["actor"])
+make_policy = make_policy_of(make_agent)
+evaluate = make_evaluate(make_policy)

@@ -6,34 +6,43 @@ probability ``her_ratio`` that goal is relabelled to one the fingertip reached
 at a uniformly drawn later step of the same episode (HER's "future" strategy,
 Andrychowicz et al., 2017), else it stays the commanded goal. The reward is 1
 where the transition reaches the goal, and bootstrapping stops there, as for
-LEO. Everything else is the shared TD3 loop (``continuous.py``).
+LEO. Everything else is the shared TD3 loop (``td3.py``). ``her_ratio=0``
+is plain goal-conditioned TD3 (the ``td3`` learner).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents import continuous
-from omnigym.agents.offline import MLP, Value
+from omnigym.agents.goal_continuous.td3 import TD3Config, make_env, make_loop, make_policy_of
+from omnigym.agents.lib.goal_rollout import make_evaluate
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.networks import MLP, Value, goal_input
+
+
+@dataclass(frozen=True)
+class TD3HERConfig(TD3Config):
+    #: Probability that a sampled transition's goal is relabelled (HER's "future").
+    her_ratio: float = 0.8
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.her_ratio <= 1.0:
+            raise ValueError(f"her_ratio must lie in [0, 1], got {self.her_ratio}.")
 
 
 @dataclass(frozen=True)
 class TD3HER:
-    """TD3+HER as a :class:`~omnigym.agents.continuous.ContinuousLearner`."""
+    """TD3+HER as a TD3 :class:`~omnigym.agents.goal_continuous.td3.Agent`."""
 
     num_goals: int
     action_size: int
     hidden_sizes: tuple[int, ...]
     her_ratio: float = 0.8
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.her_ratio <= 1.0:
-            raise ValueError(f"her_ratio must lie in [0, 1], got {self.her_ratio}.")
 
     @property
     def actor_network(self) -> MLP:
@@ -44,8 +53,7 @@ class TD3HER:
         return Value(self.hidden_sizes, ensemble=2)
 
     def goal_input(self, x, goals):
-        return jnp.concatenate([x, jax.nn.one_hot(goals, self.num_goals, dtype=x.dtype)], axis=-1)
-
+        return goal_input(x, goals, self.num_goals)
     def init(self, key, x, goal):
         key_actor, key_critic = jax.random.split(key)
         xg = self.goal_input(x, goal)
@@ -76,18 +84,16 @@ class TD3HER:
         return self.policy(actor_params, x, goal)
 
 
-def make_learner(config: continuous.ContinuousConfig, her_ratio: float = 0.8) -> TD3HER:
-    env, env_params, _ = continuous.make_env(config)
-    return TD3HER(env.num_goals, env.action_space(env_params).shape[0], config.hidden_sizes, her_ratio)
+def make_agent(config: TD3HERConfig) -> TD3HER:
+    env, env_params, _ = make_env(config)
+    action_size = env.action_space(env_params).shape[0]
+    return TD3HER(env.num_goals, action_size, config.hidden_sizes, config.her_ratio)
 
 
-def make_train(config: continuous.ContinuousConfig, log: Callable[[dict], None] | None = None,
-               her_ratio: float = 0.8) -> Callable:
-    """``train(key) -> ({"actor", "critic"} params, metrics)`` (see ``continuous.make_train``)."""
-    return continuous.make_train(config, make_learner(config, her_ratio), log)
+def make_train(config: TD3HERConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the agent state is a :class:`~.td3.TD3State`."""
+    return make_loop(config, make_agent(config), log)
 
 
-def make_greedy_policy(config: continuous.ContinuousConfig, params: dict) -> tuple[Any, Any, Callable]:
-    """``(env, env_params, act)``: the actor's action for each commanded goal, no noise."""
-    env, env_params, _ = continuous.make_env(config)
-    return env, env_params, continuous.greedy_policy(make_learner(config), params["actor"])
+make_policy = make_policy_of(make_agent)
+evaluate = make_evaluate(make_policy)

@@ -16,17 +16,21 @@ pointmaze (``alpha = 0.003``, expectile 0.9) on smaller networks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents.offline import (
-    GaussianActor,
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.losses import expectile_loss, gaussian_log_prob
+from omnigym.agents.lib.networks import GaussianActor, Value
+from omnigym.agents.offline.training import (
+    AgentState,
     OfflineConfig,
-    Value,
-    expectile_loss,
-    gaussian_log_prob,
+    make_evaluate,
+    make_offline_train,
+    make_policy_of,
     relabelled_goals,
     transitions,
 )
@@ -41,7 +45,7 @@ class GCIQLConfig(OfflineConfig):
 
 @dataclass(frozen=True)
 class GCIQL:
-    """The learner object :mod:`omnigym.agents.offline` trains (see module doc)."""
+    """The agent :mod:`omnigym.agents.offline.training` trains (see module doc)."""
 
     config: GCIQLConfig = field(default_factory=GCIQLConfig)
     action_size: int = 2
@@ -98,3 +102,16 @@ class GCIQL:
     def act(self, params: dict, observation: jax.Array, goal: jax.Array, key: jax.Array) -> jax.Array:
         del key
         return self.networks()["actor"].apply({"params": params["actor"]}, observation, goal)
+
+
+def agent_of(config: GCIQLConfig, action_size: int) -> GCIQL:
+    return GCIQL(config, action_size)
+
+
+def make_train(config: GCIQLConfig, log: Callable[[dict], None] | None = None) -> Train[AgentState]:
+    """The contract's ``train`` (:func:`~omnigym.agents.offline.training.make_offline_train`)."""
+    return make_offline_train(agent_of, config, log)
+
+
+make_policy = make_policy_of(agent_of)
+evaluate = make_evaluate(agent_of)

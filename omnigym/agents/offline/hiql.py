@@ -14,28 +14,28 @@ dimensions, length-normalised) that both policies reuse:
   with ``phi`` frozen (OGBench's ``low_actor_rep_grad=False``).
 
 So the low level still sees an *absolute* subgoal, through ``phi([s, w])``;
-relativised options (``omnigym.agents.relativised_options``) differ exactly
+relativised options (``relativised_options.py``) differ exactly
 there. Defaults are OGBench's for pointmaze on smaller networks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents.offline import (
-    MLP,
-    GaussianActor,
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.losses import awr_loss, expectile_loss, gaussian_log_prob
+from omnigym.agents.lib.networks import MLP, GaussianActor, Value, length_normalize
+from omnigym.agents.offline.training import (
+    AgentState,
     OfflineConfig,
-    Value,
-    awr_weights,
-    expectile_loss,
-    gaussian_log_prob,
-    length_normalize,
+    make_evaluate,
+    make_offline_train,
+    make_policy_of,
     relabelled_goals,
     transitions,
 )
@@ -94,14 +94,9 @@ def iql_value_loss(
     return loss, v
 
 
-def awr_loss(log_prob: jax.Array, advantage: jax.Array, temperature: float) -> jax.Array:
-    """``-E[min(exp(temperature * A), 100) * log pi]`` with the weights held fixed."""
-    return -(jax.lax.stop_gradient(awr_weights(advantage, temperature)) * log_prob).mean()
-
-
 @dataclass(frozen=True)
 class HIQL:
-    """The learner object :mod:`omnigym.agents.offline` trains (see module doc)."""
+    """The agent :mod:`omnigym.agents.offline.training` trains (see module doc)."""
 
     config: HIQLConfig = field(default_factory=HIQLConfig)
     action_size: int = 2
@@ -177,3 +172,16 @@ class HIQL:
         z = length_normalize(nets["high_actor"].apply({"params": params["high_actor"]}, observation, goal))
         action = nets["low_actor"].apply({"params": params["low_actor"]}, observation, z)
         return jnp.clip(action, -1.0, 1.0)
+
+
+def agent_of(config: HIQLConfig, action_size: int) -> HIQL:
+    return HIQL(config, action_size)
+
+
+def make_train(config: HIQLConfig, log: Callable[[dict], None] | None = None) -> Train[AgentState]:
+    """The contract's ``train`` (:func:`~omnigym.agents.offline.training.make_offline_train`)."""
+    return make_offline_train(agent_of, config, log)
+
+
+make_policy = make_policy_of(agent_of)
+evaluate = make_evaluate(agent_of)

@@ -33,21 +33,28 @@ so every learner here shares one reward definition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents.hiql import HIQLConfig, awr_loss, iql_value_loss
-from omnigym.agents.offline import (
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.losses import awr_loss, expectile_loss, gaussian_log_prob
+from omnigym.agents.lib.networks import (
     MLP,
     GaussianActor,
     Value,
-    expectile_loss,
-    gaussian_log_prob,
     length_normalize,
-    relabelled_goals,
     soft_length_normalize,
+)
+from omnigym.agents.offline.hiql import HIQLConfig, iql_value_loss
+from omnigym.agents.offline.training import (
+    AgentState,
+    make_evaluate,
+    make_offline_train,
+    make_policy_of,
+    relabelled_goals,
     transitions,
 )
 from omnigym.wrappers.relabel import (
@@ -75,7 +82,7 @@ class RelativisedOptionsConfig(HIQLConfig):
 
 @dataclass(frozen=True)
 class RelativisedOptions:
-    """The learner object :mod:`omnigym.agents.offline` trains (see module doc)."""
+    """The agent :mod:`omnigym.agents.offline.training` trains (see module doc)."""
 
     config: RelativisedOptionsConfig = field(default_factory=RelativisedOptionsConfig)
     action_size: int = 2
@@ -138,7 +145,7 @@ class RelativisedOptions:
 
     def normalize(self, option: jax.Array) -> jax.Array:
         """Length-normalise an option; softly for relative options (see
-        :func:`~omnigym.agents.offline.soft_length_normalize`)."""
+        :func:`~omnigym.agents.lib.networks.soft_length_normalize`)."""
         return soft_length_normalize(option) if self.config.relative else length_normalize(option)
 
     def loss(self, params: dict, targets: dict, batch: dict, key: jax.Array):
@@ -205,3 +212,16 @@ class RelativisedOptions:
         omega = self.normalize(nets["high_actor"].apply({"params": params["high_actor"]}, observation, goal))
         action = nets["low_actor"].apply({"params": params["low_actor"]}, observation, omega)
         return jnp.clip(action, -1.0, 1.0)
+
+
+def agent_of(config: RelativisedOptionsConfig, action_size: int) -> RelativisedOptions:
+    return RelativisedOptions(config, action_size)
+
+
+def make_train(config: RelativisedOptionsConfig, log: Callable[[dict], None] | None = None) -> Train[AgentState]:
+    """The contract's ``train`` (:func:`~omnigym.agents.offline.training.make_offline_train`)."""
+    return make_offline_train(agent_of, config, log)
+
+
+make_policy = make_policy_of(agent_of)
+evaluate = make_evaluate(agent_of)

@@ -1,8 +1,8 @@
-"""The offline goal-conditioned training loop GCIQL, HIQL and relativised options share.
+"""The offline goal-conditioned loop GCIQL, HIQL and relativised options share.
 
-A learner is an object with
+An :class:`Agent` is an object with
 
-* ``config``: a frozen dataclass (hashable, so jitted functions take it as static),
+* ``config``: its frozen :class:`OfflineConfig` (hashable, static under jit),
   and ``action_size``, the dimension of the dataset's actions;
 * ``networks()``: ``{name: flax module}``, and ``init_inputs(dataset)``:
   ``{name: example args}`` to initialise each;
@@ -12,27 +12,30 @@ A learner is an object with
   a dict of metrics. Each network's term must reach only its own parameters
   (the others enter through ``jax.lax.stop_gradient``), so one optimiser over
   the whole dict is the same as one per network, as in OGBench's ``impls``;
-* ``act(params, observation, goal, key)``: one action per row (the mean, at
-  evaluation).
+* ``act(params, observation, goal, key)``: one action per row (the mean).
 
-:func:`train` runs ``num_updates`` updates (sampling included) as one
-``lax.scan`` under ``jax.jit``; :func:`evaluate` rolls the policy out in a
-goal env on every evaluation task at once.
+:func:`make_offline_train` gives the contract's ``train``: one gradient step
+per update on a freshly sampled batch, the whole budget as one ``lax.scan``,
+and every ``eval_every`` updates the success rate on the env's evaluation
+tasks. The dataset is OGBench's format: a file (``dataset``), or collected
+when the run starts (``dataset_episodes`` navigate episodes of the env's
+layout, seeded by ``dataset_seed``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
+import omnigym
+from omnigym.agents.lib.config import LearnerConfig
+from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.wrappers.relabel import (
     GoalSampling,
     OfflineDataset,
@@ -42,97 +45,58 @@ from omnigym.wrappers.relabel import (
 )
 
 
-# ------------------------------------------------------------------ networks
-def _init(scale: float) -> Callable:
-    return nn.initializers.variance_scaling(scale, "fan_avg", "uniform")
+@dataclass(frozen=True)
+class OfflineConfig(LearnerConfig):
+    """What every offline learner shares (defaults: OGBench's pointmaze settings,
+    with smaller networks and batches for a CPU)."""
 
-
-class MLP(nn.Module):
-    """Dense layers with GELU and optional LayerNorm (OGBench's ``MLP``)."""
-
-    hidden_sizes: Sequence[int]
-    output_size: int
+    env_id: str = "PointMaze-GC-v0"
+    #: An OGBench-format ``.npz``; empty: collect ``dataset_episodes`` navigate episodes.
+    dataset: str = ""
+    dataset_episodes: int = 100
+    dataset_episode_length: int | None = None
+    dataset_seed: int = 0
+    num_updates: int = 100_000
+    lr: float = 3e-4
+    batch_size: int = 256
+    hidden_sizes: tuple[int, ...] = (256, 256, 256)
     layer_norm: bool = True
-    #: Scale of the output layer's initial weights (actors: 1e-2, as OGBench).
-    output_scale: float = 1.0
+    discount: float = 0.99
+    tau: float = 0.005
+    #: OGBench's value goals: the current state, geometric future states, random states.
+    value_goals: GoalSampling = field(
+        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
+    )
+    #: OGBench's actor goals: uniform future states of the same trajectory.
+    actor_goals: GoalSampling = field(default_factory=GoalSampling)
+    #: Success rate on every evaluation task each this many updates (0: never).
+    eval_every: int = 0
+    eval_episodes: int = 10
+    eval_steps: int = 1000
 
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for size in self.hidden_sizes:
-            x = nn.Dense(size, kernel_init=_init(1.0))(x)
-            x = nn.gelu(x)
-            if self.layer_norm:
-                x = nn.LayerNorm()(x)
-        return nn.Dense(self.output_size, kernel_init=_init(self.output_scale))(x)
-
-
-class Value(nn.Module):
-    """A scalar head on the concatenated inputs; ``ensemble`` independent copies.
-
-    Returns shape ``(ensemble, batch)`` (or ``(batch,)`` with ``ensemble=1``).
-    """
-
-    hidden_sizes: Sequence[int]
-    ensemble: int = 1
-    layer_norm: bool = True
-
-    @nn.compact
-    def __call__(self, *inputs: jax.Array) -> jax.Array:
-        x = jnp.concatenate(inputs, axis=-1)
-        heads = nn.vmap(
-            MLP, variable_axes={"params": 0}, split_rngs={"params": True},
-            in_axes=None, out_axes=0, axis_size=self.ensemble,
-        )(self.hidden_sizes, 1, self.layer_norm)
-        values = heads(x)[..., 0]
-        return values[0] if self.ensemble == 1 else values
+    def check(self) -> None:
+        super().check()
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}.")
 
 
-class GaussianActor(nn.Module):
-    """A Gaussian with a fixed unit scale around an MLP's mean (OGBench's ``const_std``).
-
-    ``__call__`` returns the mean; :func:`gaussian_log_prob` scores actions.
-    """
-
-    hidden_sizes: Sequence[int]
+class Agent(Protocol):
+    config: OfflineConfig
     action_size: int
-    layer_norm: bool = True
-    squash: bool = False
+    target_names: tuple[str, ...]
 
-    @nn.compact
-    def __call__(self, *inputs: jax.Array) -> jax.Array:
-        mlp = MLP(self.hidden_sizes, self.action_size, self.layer_norm, output_scale=1e-2)
-        mean = mlp(jnp.concatenate(inputs, -1))
-        return jnp.tanh(mean) if self.squash else mean
-
-
-def gaussian_log_prob(mean: jax.Array, value: jax.Array) -> jax.Array:
-    """Log-density of ``value`` under N(mean, I), summed over the last axis."""
-    return -0.5 * jnp.sum((value - mean) ** 2 + jnp.log(2 * jnp.pi), axis=-1)
+    def networks(self) -> dict: ...
+    def init_inputs(self, dataset: OfflineDataset) -> dict: ...
+    def batch(self, key: jax.Array, dataset: OfflineDataset) -> dict: ...
+    def loss(self, params: dict, targets: dict, batch: dict, key: jax.Array) -> tuple: ...
+    def act(self, params: dict, observation: jax.Array, goal: jax.Array, key: jax.Array) -> jax.Array: ...
 
 
-def length_normalize(x: jax.Array) -> jax.Array:
-    """Scale each row to norm sqrt(dim) (HIQL's goal representations, ARL's options).
-
-    The norm is ``sqrt(sum x^2 + 1e-12)``: ``jnp.linalg.norm`` has a NaN
-    gradient at zero, which a relative option (``w - s = 0`` at a trajectory's
-    end) reaches.
-    """
-    norm = jnp.sqrt(jnp.sum(x**2, axis=-1, keepdims=True) + 1e-12)
-    return x / norm * jnp.sqrt(x.shape[-1])
-
-
-def soft_length_normalize(x: jax.Array) -> jax.Array:
-    """``x * tanh(|x|) / |x| * sqrt(dim)``: about ``x * sqrt(dim)`` near zero and
-    length ``sqrt(dim)`` far from it, with gradients bounded everywhere.
-
-    ARL uses it for relative options, whose input ``w - s`` is zero when the
-    subgoal is the state itself; plain normalisation has unbounded gradients
-    there. Below norm 1e-2 the scale is its Taylor series ``1 - |x|^2 / 3``.
-    """
-    squared = jnp.sum(x**2, axis=-1, keepdims=True)
-    norm = jnp.sqrt(jnp.maximum(squared, 1e-4))
-    scale = jnp.where(squared < 1e-4, 1.0 - squared / 3.0, jnp.tanh(norm) / norm)
-    return x * scale * jnp.sqrt(x.shape[-1])
+@struct.dataclass
+class AgentState:
+    params: dict
+    targets: dict
+    opt_state: Any
 
 
 # ------------------------------------------------------------------- batches
@@ -155,126 +119,113 @@ def relabelled_goals(
     return {name: dataset.observations[goal], f"{name}_rewards": rewards, f"{name}_masks": masks}
 
 
-# -------------------------------------------------------------------- losses
-def expectile_loss(advantage: jax.Array, difference: jax.Array, expectile: float) -> jax.Array:
-    """IQL's asymmetric square: weight ``expectile`` where ``advantage >= 0``."""
-    weight = jnp.where(advantage >= 0, expectile, 1 - expectile)
-    return weight * difference**2
-
-
-def awr_weights(advantage: jax.Array, temperature: float, clip: float = 100.0) -> jax.Array:
-    """Advantage-weighted regression weights ``min(exp(temperature * A), clip)``."""
-    return jnp.minimum(jnp.exp(advantage * temperature), clip)
-
-
 # ------------------------------------------------------------------ training
-@dataclass(frozen=True)
-class OfflineConfig:
-    """What every offline learner shares (defaults: OGBench's pointmaze settings,
-    with smaller networks and batches for a CPU)."""
-
-    lr: float = 3e-4
-    batch_size: int = 256
-    hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    layer_norm: bool = True
-    discount: float = 0.99
-    tau: float = 0.005
-    #: OGBench's value goals: the current state, geometric future states, random states.
-    value_goals: GoalSampling = field(
-        default_factory=lambda: GoalSampling(current=0.2, future=0.5, trajectory=0.0, random=0.3)
+def load_or_collect(config: OfflineConfig) -> OfflineDataset:
+    """The config's dataset (see module doc)."""
+    from omnigym.envs.pointmaze.datasets import (
+        CollectorConfig,
+        as_transitions,
+        collect,
+        load_dataset,
     )
-    #: OGBench's actor goals: uniform future states of the same trajectory.
-    actor_goals: GoalSampling = field(default_factory=GoalSampling)
+
+    if config.dataset:
+        return OfflineDataset.from_transitions(load_dataset(config.dataset))
+    env = make_env(config)
+    collector = CollectorConfig(
+        env.layout, "navigate", num_episodes=config.dataset_episodes,
+        episode_length=config.dataset_episode_length,
+        chunk_episodes=min(100, config.dataset_episodes),
+    )
+    return OfflineDataset.from_transitions(
+        as_transitions(collect(collector, config.dataset_seed, progress=False))
+    )
 
 
-@struct.dataclass
-class LearnerState:
-    params: dict
-    targets: dict
-    opt_state: Any
-    step: jax.Array
+def make_env(config: OfflineConfig) -> Any:
+    env, _ = omnigym.make(config.env_id, **dict(config.env_kwargs))
+    if not hasattr(env, "task_params"):
+        raise ValueError(f"{config.env_id} has no evaluation tasks; offline learners need one.")
+    return env
 
 
-def init_state(learner: Any, key: jax.Array, dataset: OfflineDataset) -> LearnerState:
+def action_size(env: Any) -> int:
+    return env.action_space(env.default_params).shape[0]
+
+
+def init_state(agent: Agent, key: jax.Array, dataset: OfflineDataset) -> AgentState:
     """Fresh params for every network, targets equal to them, and Adam's state."""
-    if dataset.actions.shape[-1] != learner.action_size:
+    if dataset.actions.shape[-1] != agent.action_size:
         raise ValueError(
-            f"the dataset's actions have {dataset.actions.shape[-1]} dimensions but the learner "
-            f"was made for {learner.action_size}; pass action_size={dataset.actions.shape[-1]}."
+            f"the dataset's actions have {dataset.actions.shape[-1]} dimensions but the agent "
+            f"was made for {agent.action_size} (its env's actions); use a dataset of that env."
         )
-    networks, inputs = learner.networks(), learner.init_inputs(dataset)
+    networks, inputs = agent.networks(), agent.init_inputs(dataset)
     keys = jax.random.split(key, len(networks))
     params = {
         name: networks[name].init(k, *inputs[name])["params"]
         for k, name in zip(keys, sorted(networks))
     }
-    targets = {name: params[name] for name in learner.target_names}
-    return LearnerState(params, targets, optimizer(learner).init(params), jnp.zeros((), jnp.int32))
+    targets = {name: params[name] for name in agent.target_names}
+    return AgentState(params, targets, optimizer(agent).init(params))
 
 
-def optimizer(learner: Any) -> optax.GradientTransformation:
+def optimizer(agent: Agent) -> optax.GradientTransformation:
     """One Adam over every network's parameters."""
-    return optax.adam(learner.config.lr)
+    return optax.adam(agent.config.lr)
 
 
-def update(learner: Any, state: LearnerState, dataset: OfflineDataset, key: jax.Array):
+def update(agent: Agent, state: AgentState, dataset: OfflineDataset, key: jax.Array):
     """One gradient step on a freshly sampled, relabelled batch."""
     key_batch, key_loss = jax.random.split(key)
-    batch = learner.batch(key_batch, dataset)
-    grads, metrics = jax.grad(learner.loss, has_aux=True)(state.params, state.targets, batch, key_loss)
-    updates, opt_state = optimizer(learner).update(grads, state.opt_state, state.params)
+    batch = agent.batch(key_batch, dataset)
+    grads, metrics = jax.grad(agent.loss, has_aux=True)(state.params, state.targets, batch, key_loss)
+    updates, opt_state = optimizer(agent).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    tau = learner.config.tau
+    tau = agent.config.tau
     targets = {
         name: optax.incremental_update(params[name], state.targets[name], tau)
         for name in state.targets
     }
-    return LearnerState(params, targets, opt_state, state.step + 1), metrics
+    return AgentState(params, targets, opt_state), metrics
 
 
-@partial(jax.jit, static_argnames=("learner", "num_updates"))
-def train_steps(
-    learner: Any, state: LearnerState, dataset: OfflineDataset, key: jax.Array, num_updates: int
-) -> tuple[LearnerState, dict]:
-    """``num_updates`` updates as one ``lax.scan``; metrics are averaged over them."""
+def make_offline_train(
+    agent_of: Callable[[OfflineConfig, int], Agent],
+    config: OfflineConfig,
+    log: Callable[[dict], None] | None = None,
+) -> Train[AgentState]:
+    """The contract's ``train`` of the agent ``agent_of(config, action_size)``.
 
-    def body(state, key):
-        return update(learner, state, dataset, key)
-
-    state, metrics = jax.lax.scan(body, state, jax.random.split(key, num_updates))
-    return state, jax.tree.map(jnp.mean, metrics)
-
-
-def train(
-    learner: Any,
-    dataset: OfflineDataset,
-    key: jax.Array,
-    num_updates: int,
-    log_every: int | None = None,
-    callback: Callable[[int, LearnerState, dict], None] | None = None,
-) -> LearnerState:
-    """Train from scratch: ``num_updates`` updates in jitted chunks of ``log_every``.
-
-    ``callback(updates_done, state, metrics)`` runs on the host after each
-    chunk (logging, evaluation). With ``log_every=None`` the whole run is one
-    jitted call.
+    Metrics per update: the agent's loss terms, and with ``eval_every``
+    ``success_rate``: the mean over the env's tasks (NaN between evaluations).
     """
-    key_init, key_train = jax.random.split(key)
-    state = init_state(learner, key_init, dataset)
-    chunk = num_updates if log_every is None else log_every
-    if num_updates % chunk:
-        raise ValueError(f"num_updates ({num_updates}) must be a multiple of log_every ({chunk}).")
-    for index, key in enumerate(jax.random.split(key_train, num_updates // chunk)):
-        state, metrics = train_steps(learner, state, dataset, key, chunk)
-        if callback is not None:
-            callback((index + 1) * chunk, state, jax.device_get(metrics))
-    return state
+    config.check()
+    dataset = load_or_collect(config)
+    env = make_env(config)
+    agent = agent_of(config, action_size(env))
+    tasks = env.task_params()
+
+    def one_update(state: AgentState, index: jax.Array, key: jax.Array):
+        key_update, key_eval = jax.random.split(key)
+        state, metrics = update(agent, state, dataset, key_update)
+        if config.eval_every:
+            metrics["success_rate"] = jax.lax.cond(
+                (index + 1) % config.eval_every == 0,
+                lambda params: evaluate_tasks(
+                    agent, params, env, tasks, key_eval, config.eval_episodes, config.eval_steps
+                ).mean(),
+                lambda params: jnp.float32(jnp.nan),
+                state.params,
+            )
+        return state, metrics
+
+    return make_loop(lambda key: init_state(agent, key, dataset), one_update, config.num_updates, log)
 
 
 # ---------------------------------------------------------------- evaluation
-@partial(jax.jit, static_argnames=("learner", "env", "episodes_per_task", "max_steps"))
-def evaluate(
-    learner: Any,
+def evaluate_tasks(
+    agent: Agent,
     params: dict,
     env: Any,
     task_params: Any,
@@ -282,7 +233,7 @@ def evaluate(
     episodes_per_task: int,
     max_steps: int,
 ) -> jax.Array:
-    """Success rate per task: float[num_tasks].
+    """Success rate per task: float[num_tasks] (jit the caller).
 
     ``task_params`` is the env's params stacked over tasks (leading axis one
     per task). Each task runs ``episodes_per_task`` episodes of at most
@@ -297,7 +248,7 @@ def evaluate(
     def one_step(carry, step_key):
         obs, state, alive, success = carry
         key_act, key_env = jax.random.split(step_key)
-        action = learner.act(params, obs["observation"], obs["desired_goal"], key_act)
+        action = agent.act(params, obs["observation"], obs["desired_goal"], key_act)
         obs, state, _, terminated, truncated, _ = jax.vmap(env.transition)(
             jax.random.split(key_env, count), state, action, params_per_episode
         )
@@ -310,25 +261,27 @@ def evaluate(
     return success.reshape(num_tasks, episodes_per_task).mean(axis=-1)
 
 
-# -------------------------------------------------------------------- by name
-#: Names of the offline learners, for scripts and benchmarks.
-LEARNER_NAMES = ("gciql", "hiql", "options", "options_relative")
+def make_policy_of(agent_of: Callable[[OfflineConfig, int], Agent]) -> Callable:
+    """An offline learner's ``make_policy(config, state) -> act(observation, goal)`` (the mean)."""
+
+    def make_policy(config: OfflineConfig, state: RunState[AgentState]) -> Callable:
+        agent = agent_of(config, action_size(make_env(config)))
+        return lambda observation, goal: agent.act(state.learner.params, observation, goal, None)
+
+    return make_policy
 
 
-def make_learner(name: str, **config: Any) -> Any:
-    """The offline learner called ``name``, with ``config`` overriding its config's defaults.
+def make_evaluate(agent_of: Callable[[OfflineConfig, int], Agent]) -> Callable:
+    """An offline learner's ``evaluate(config, state, seed=0)``: success rate per task."""
 
-    ``options`` is relativised options (ARLi); ``options_relative`` is the
-    same with ``relative=True`` (ARLe).
-    """
-    from omnigym.agents.gciql import GCIQL, GCIQLConfig
-    from omnigym.agents.hiql import HIQL, HIQLConfig
-    from omnigym.agents.relativised_options import RelativisedOptions, RelativisedOptionsConfig
+    def evaluate(config: OfflineConfig, state: RunState[AgentState], seed: int = 0) -> dict:
+        env = make_env(config)
+        agent = agent_of(config, action_size(env))
+        run = jax.jit(lambda key: evaluate_tasks(
+            agent, state.learner.params, env, env.task_params(), key,
+            config.eval_episodes, config.eval_steps,
+        ))
+        rates = run(jax.random.key(seed))
+        return {f"task_{i + 1}": float(r) for i, r in enumerate(jax.device_get(rates))}
 
-    if name not in LEARNER_NAMES:
-        raise ValueError(f"unknown offline learner {name!r}; expected one of {LEARNER_NAMES}.")
-    if name == "gciql":
-        return GCIQL(GCIQLConfig(**config))
-    if name == "hiql":
-        return HIQL(HIQLConfig(**config))
-    return RelativisedOptions(RelativisedOptionsConfig(**config, relative=name == "options_relative"))
+    return evaluate

@@ -236,21 +236,27 @@ def make_dataset(
 
 
 def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an OGBench-layout ``.npz`` (ours or OGBench's) as transitions.
-
-    Returns ``observations``, ``actions``, ``next_observations`` and
-    ``terminals`` (1 on each trajectory's last transition), OGBench's "regular"
-    format: an episode's last row has no successor, so it is dropped.
-    """
+    """Read an OGBench-layout ``.npz`` (ours or OGBench's) as transitions
+    (see :func:`as_transitions`)."""
     with np.load(path) as file:
         missing = [k for k in ("observations", "actions", "terminals") if k not in file]
         if missing:
             raise ValueError(f"{path} lacks keys {missing}; it has {sorted(file.files)}.")
-        observations = file["observations"].astype(np.float32)
-        actions = file["actions"].astype(np.float32)
-        ends = file["terminals"].astype(bool)
+        data = {k: file[k] for k in ("observations", "actions", "terminals")}
+    return as_transitions(data, str(path))
+
+
+def as_transitions(data: dict[str, np.ndarray], name: str = "the dataset") -> dict[str, np.ndarray]:
+    """OGBench's "regular" format of collected episodes: ``observations``,
+    ``actions``, ``next_observations`` and ``terminals`` (1 on each
+    trajectory's last transition). An episode's last row has no successor,
+    so it is dropped.
+    """
+    observations = np.asarray(data["observations"], np.float32)
+    actions = np.asarray(data["actions"], np.float32)
+    ends = np.asarray(data["terminals"]).astype(bool)
     if not ends[-1]:
-        raise ValueError(f"{path}: the last row must end an episode (terminals[-1] = 1).")
+        raise ValueError(f"{name}: the last row must end an episode (terminals[-1] = 1).")
     keep = ~ends
     next_keep = np.concatenate([[False], keep[:-1]])
     new_ends = np.concatenate([ends[1:], [True]])[keep]

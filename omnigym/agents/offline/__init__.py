@@ -1,0 +1,1 @@
+"""Offline goal-conditioned learners on one dataset loop: GCIQL, HIQL, relativised options."""
