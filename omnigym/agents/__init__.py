@@ -64,8 +64,8 @@ def _offline(preset: dict | None = None, module: str = "relativised_options",
     return Entry(f"offline.{module}", config, "offline", ("PointMaze-GC-v0",), preset or {}, small)
 
 
-def _ued(module: str, preset: dict | None = None) -> Entry:
-    return Entry(f"ued.{module}", "UEDConfig", "ued", ("UED-Maze-v0",), preset or {})
+def _ued(module: str, config: str, preset: dict | None = None) -> Entry:
+    return Entry(f"ued.{module}", config, "ued", ("UED-Maze-v0",), preset or {})
 
 
 LEARNERS: dict[str, Entry] = {
@@ -92,10 +92,10 @@ LEARNERS: dict[str, Entry] = {
     "hiql": _offline(module="hiql", config="HIQLConfig"),
     "options": _offline(),
     "options_relative": _offline({"relative": True}),
-    "dr": _ued("dr"),
-    "plr": _ued("plr"),
-    "accel": _ued("plr", {"mutate": True}),
-    "degen": _ued("degen"),
+    "dr": _ued("dr", "UEDConfig"),
+    "plr": _ued("plr", "PLRConfig"),
+    "accel": _ued("plr", "PLRConfig", {"mutate": True}),
+    "degen": _ued("degen", "DEGenConfig"),
     "fictitious_play": _mean_field("fictitious_play", "FictitiousPlayConfig"),
     "mirror_descent": _mean_field("mirror_descent", "MirrorDescentConfig"),
     "spg": _mean_field("structural_pg", "StructuralPGConfig", {"recurrent": False}),

@@ -26,17 +26,35 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax.training.train_state import TrainState
 
-from omnigym.agents import common, ppo
+from omnigym.agents.lib.loop import Train
+from omnigym.agents.lib.losses import log_prob_of, ppo_objective
+from omnigym.agents.lib.networks import Torso
+from omnigym.agents.lib.optim import sgd, train_state
+from omnigym.agents.lib.returns import gae, next_values
 from omnigym.agents.ued import scores
 from omnigym.agents.ued import student as st
+from omnigym.agents.ued.student import evaluate, make_policy  # noqa: F401  (the contract)
 from omnigym.envs.maze.degen import DEGenMaze, credit_to_generator
+
+
+@dataclass(frozen=True)
+class DEGenConfig(st.UEDConfig):
+    """The student's settings, plus the generator's PPO (lr 1e-3, entropy 0.05,
+    gamma 0.99, lambda 0.95, as in the reference)."""
+
+    generator_lr: float = 1e-3
+    generator_ent_coef: float = 0.05
+    generator_gamma: float = 0.99
+    generator_gae_lambda: float = 0.95
+    generator_minibatches: int = 4
+
 
 #: Logit of an illegal choice: finite, so entropies stay finite.
 ILLEGAL = -1e9
@@ -60,10 +78,10 @@ class GeneratorNetwork(nn.Module):
             ],
             axis=-1,
         )
-        actor = common.Torso(self.hidden_sizes)(x)
+        actor = Torso(self.hidden_sizes)(x)
         cell_logits = nn.Dense(self.num_cells)(actor)
         tile_logits = nn.Dense(3)(actor)
-        value = nn.Dense(1)(common.Torso(self.hidden_sizes)(x))[..., 0]
+        value = nn.Dense(1)(Torso(self.hidden_sizes)(x))[..., 0]
         return joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
 
 
@@ -77,8 +95,8 @@ def joint_log_probs(cell_logits: jax.Array, tile_logits: jax.Array, mask: jax.Ar
     return joint.reshape(*mask.shape)
 
 
-class Step(NamedTuple):
-    """One interleaved step of N DEGen envs."""
+class Turn(NamedTuple):
+    """One interleaved step of N DEGen envs: both players' choices, one of them applied."""
 
     obs: dict
     student_turn: jax.Array
@@ -106,44 +124,40 @@ def gather_first(mask: jax.Array, count: int, tree: Any) -> tuple[Any, jax.Array
     return jax.tree.map(pick, tree), real
 
 
-def generator_config(config: st.UEDConfig) -> st.UEDConfig:
+def generator_config(config: DEGenConfig, size: int) -> DEGenConfig:
     """The generator's PPO settings: its own rate, entropy, and batch of size**2 steps per env."""
-    cells = config.maze_size**2
+    cells = size**2
     return dataclasses.replace(
         config,
         lr=config.generator_lr,
         ent_coef=config.generator_ent_coef,
         num_steps=cells,
-        total_timesteps=common.num_updates(config) * config.num_envs * cells,
+        total_timesteps=config.num_updates * config.num_envs * cells,
         minibatch_size=config.num_envs * cells // config.generator_minibatches,
     )
 
 
-def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """``train(key) -> ({"student": ..., "generator": ...}, metrics)``, jittable."""
+def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the carry is ``{"student": ..., "generator": ...}``."""
     student = st.make_student(config)
-    size = config.maze_size
-    env = DEGenMaze(size, config.agent_view_size)
+    size = student.env.max_width
+    env = DEGenMaze(size, student.env.agent_view_size)
     env_params = env.default_params.replace(
         student_budget=config.num_steps,
         max_steps_in_episode=config.num_steps + size * size,
-        student_max_steps=config.max_steps_in_episode,
+        student_max_steps=student.env_params.max_steps_in_episode,
     )
     generator = GeneratorNetwork(env.num_cells, tuple(config.hidden_sizes))
-    gen_config = generator_config(config)
+    gen_config = generator_config(config, size)
     num, budget, max_generation = config.num_envs, config.num_steps, size * size
     steps = budget + max_generation
 
     def init(key, student_state):
         obs, _ = env.reset(key, env_params)
         params = generator.init(key, jax.tree.map(lambda x: x[None], obs))
-        tx = common.make_optimizer(gen_config)
-        return {
-            "student": student_state,
-            "generator": TrainState.create(apply_fn=generator.apply, params=params, tx=tx),
-        }
+        return {"student": student_state, "generator": train_state(params, gen_config.make_optimizer())}
 
-    def play(key, student_params, generator_params) -> Step:
+    def play(key, student_params, generator_params) -> Turn:
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num), env_params)
 
         def one_step(carry, step_key):
@@ -154,20 +168,20 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
             gen_log_probs, gen_value = generator.apply(generator_params, obs)
             gen_action = jax.random.categorical(key_generator, gen_log_probs).astype(jnp.int32)
             action = env.joint_action(gen_action, student_action)
-            next_obs, next_state, reward, _, info = jax.vmap(
-                env.step_env, in_axes=(0, 0, 0, None)
+            next_obs, next_state, reward, _, _, info = jax.vmap(
+                env.transition, in_axes=(0, 0, 0, None)
             )(jax.random.split(key_env, num), state, action, env_params)
-            step = Step(
+            step = Turn(
                 obs=obs,
                 student_turn=info["student_turn"],
                 counted=state.student_steps < budget,
                 generator_step=info["generator_step"],
                 student_action=student_action,
-                student_log_prob=ppo.log_prob_of(jax.nn.log_softmax(logits), student_action),
+                student_log_prob=log_prob_of(jax.nn.log_softmax(logits), student_action),
                 student_value=value,
                 student_next_value=student.network.apply(student_params, info["student_next_obs"])[1],
                 generator_action=gen_action,
-                generator_log_prob=ppo.log_prob_of(gen_log_probs, gen_action),
+                generator_log_prob=log_prob_of(gen_log_probs, gen_action),
                 generator_value=gen_value,
                 reward=reward,
                 student_done=info["student_episode_done"],
@@ -176,11 +190,11 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
 
         return jax.lax.scan(one_step, (obs, state), jax.random.split(key, steps))[1]
 
-    def student_trajectory(played: Step) -> tuple[st.Trajectory, jax.Array]:
+    def student_trajectory(played: Turn) -> tuple[st.Trajectory, jax.Array]:
         """The student's ``budget`` steps of each env, in order."""
         taken, _ = gather_first(played.student_turn & played.counted, budget, played)
         terminated = taken.student_done & (taken.reward > 0)
-        following = common.next_values(taken.student_value, taken.student_next_value[-1])
+        following = next_values(taken.student_value, taken.student_next_value[-1])
         cut = taken.student_done | (jnp.arange(budget) == budget - 1)[:, None]
         return st.Trajectory(
             obs={"image": taken.obs["image"], "agent_dir": taken.obs["agent_dir"]},
@@ -193,7 +207,7 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
             done=taken.student_done,
         ), taken.generator_step
 
-    def generator_batch(played: Step, credit: jax.Array) -> dict:
+    def generator_batch(played: Turn, credit: jax.Array) -> dict:
         """The generator's steps of each env with their dense rewards and GAE."""
         taken, real = gather_first(
             ~played.student_turn & played.counted, max_generation, played
@@ -201,11 +215,11 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
         last = real & ~jnp.concatenate([real[1:], jnp.zeros((1, num), bool)], axis=0)
         ends = last | ~real
         gamma, lam = config.generator_gamma, config.generator_gae_lambda
-        advantage = jax.vmap(
-            lambda r, v, e: scores.gae(r, v, common.next_values(v, v[-1]), e, e, gamma, lam),
-            in_axes=1,
-            out_axes=1,
-        )(jnp.where(real, credit, 0.0), jnp.where(real, taken.generator_value, 0.0), ends)
+        values = jnp.where(real, taken.generator_value, 0.0)
+        advantage, _ = gae(
+            jnp.where(real, credit, 0.0), values, next_values(values, values[-1]),
+            ends, ends, gamma, lam,
+        )
         return {
             "obs": taken.obs,
             "action": taken.generator_action,
@@ -239,9 +253,9 @@ def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) 
 
         def generator_loss(params: Any, mb: dict) -> jax.Array:
             log_probs, value = generator.apply(params, mb["obs"])
-            return ppo.ppo_objective(log_probs, value, mb, gen_config)
+            return ppo_objective(log_probs, value, mb, gen_config)
 
-        generator_state, generator_loss_value = common.sgd(
+        generator_state, generator_loss_value = sgd(
             key_generator,
             carry["generator"],
             generator_loss,

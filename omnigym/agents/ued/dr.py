@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 import jax
 
+from omnigym.agents.lib.loop import Train
 from omnigym.agents.ued import student as st
+from omnigym.agents.ued.student import UEDConfig, evaluate, make_policy  # noqa: F401  (the contract)
 
 
-def make_train(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """``train(key) -> ({"student": TrainState}, metrics)``, jittable."""
+def make_train(config: UEDConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the carry is ``{"student": TrainState}``."""
     student = st.make_student(config)
     new_levels = jax.vmap(student.env.generator)
 

@@ -15,22 +15,31 @@ The regret score is ``config.score_function`` (MNA by default).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
+from omnigym.agents.lib.loop import Train
 from omnigym.agents.ued import level_buffer as lb
 from omnigym.agents.ued import student as st
+from omnigym.agents.ued.student import evaluate, make_policy  # noqa: F401  (the contract)
 from omnigym.envs.maze import LevelMutator
 
 NEW, REPLAY, MUTATE = 0, 1, 2
 
 
-def make_train(
-    config: st.UEDConfig, log: Callable[[dict], None] | None = None, accel: bool = False
-) -> Callable:
-    """``train(key) -> (carry, metrics)``; ``accel=True`` adds the mutation step."""
+@dataclass(frozen=True)
+class PLRConfig(st.UEDConfig):
+    #: ACCEL: every replay is followed by a step on mutated copies of the replayed levels.
+    mutate: bool = False
+    mutation_edits: int = 20
+
+
+def make_train(config: PLRConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the carry holds the student, the buffer and the last replay."""
     student = st.make_student(config)
+    accel = config.mutate
     buffer_config = config.buffer
     new_levels = jax.vmap(student.env.generator)
     mutate = jax.vmap(LevelMutator(config.mutation_edits))
@@ -93,8 +102,3 @@ def make_train(
         return carry, metrics
 
     return st.make_ued_loop(config, student, init, update, log)
-
-
-def make_train_accel(config: st.UEDConfig, log: Callable[[dict], None] | None = None) -> Callable:
-    """ACCEL: robust PLR whose replayed levels are mutated and offered back."""
-    return make_train(config, log, accel=True)

@@ -13,7 +13,8 @@ Inputs are time-major arrays of shape ``(T,)`` (vmap over levels):
 
 Scores (higher = more worth training on):
 
-* :func:`positive_value_loss`: mean of ``max(A^GAE_t, 0)`` (PLR's PVL);
+* :func:`positive_value_loss`: mean of ``max(A^GAE_t, 0)`` (PLR's PVL; GAE is
+  :func:`omnigym.agents.lib.returns.gae`);
 * :func:`max_mc`: mean of ``R_max - V(s_t)``, ``R_max`` the best return seen
   on the level (MaxMC);
 * :func:`max_negative_advantage`: MNA (Mead et al., DEGen): the mean of
@@ -33,24 +34,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from omnigym.agents.lib.returns import episode_ends
+
 
 def td_errors(rewards, values, next_values, terminated, gamma: float) -> jax.Array:
     """``delta_t = r_t + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)``."""
     bootstrap = next_values * (1.0 - terminated.astype(jnp.float32))
     return rewards + gamma * bootstrap - values
-
-
-def gae(rewards, values, next_values, terminated, dones, gamma: float, lam: float) -> jax.Array:
-    """Generalised advantage estimates, cut at episode ends: float[T]."""
-    deltas = td_errors(rewards, values, next_values, terminated, gamma)
-
-    def back(carry, inputs):
-        delta, done = inputs
-        advantage = delta + gamma * lam * (1.0 - done.astype(jnp.float32)) * carry
-        return advantage, advantage
-
-    _, advantages = jax.lax.scan(back, jnp.float32(0.0), (deltas, dones), reverse=True)
-    return advantages
 
 
 def mna_advantages(
@@ -70,9 +60,7 @@ def mna_advantages(
     start = jnp.arange(steps)[:, None]
     n = jnp.arange(1, steps + 1)[None, :]  # horizon n = 1..T
     k = start + n - 1  # the step whose delta enters S^(n)
-    # episode_end[s]: the last step of the episode that step s is in.
-    ends = jnp.where(dones.astype(bool), jnp.arange(steps), steps - 1)
-    episode_end = jax.lax.cummin(ends, reverse=True)
+    episode_end = episode_ends(dones)  # the last step of the episode each step is in
     horizon = episode_end - jnp.arange(steps) + 1  # N(s)
     inside = n <= horizon[:, None]
     terms = jnp.where(inside, gamma ** (n - 1) * deltas[jnp.clip(k, 0, steps - 1)], 0.0)

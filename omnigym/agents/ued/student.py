@@ -4,7 +4,7 @@ The student is a feed-forward actor-critic on the maze observation (the
 flattened egocentric view and the one-hot direction), not the LSTM of JaxUED
 and DEGen: it is several times cheaper per step on CPU, at the price of
 memory in the partially observed maze (it cannot remember where it has
-been). ``UEDConfig.fully_observable=True`` removes that handicap.
+been). ``env_kwargs={"fully_observable": True}`` removes that handicap.
 
 A rollout plays one level per env for ``num_steps`` steps with auto-replay:
 an episode that ends restarts on the *same* level, as JaxUED's
@@ -17,21 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax.training.train_state import TrainState
 
-from omnigym.agents import common, ppo
+import omnigym
+from omnigym.agents.lib.config import RolloutConfig, check_choice, check_minibatches
+from omnigym.agents.lib.loop import RunState, Train, make_loop
+from omnigym.agents.lib.losses import log_prob_of, ppo_objective
+from omnigym.agents.lib.networks import ActorCritic
+from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
+from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
 from omnigym.envs.maze import (
     HOLDOUT_13,
     Maze,
     MazeLevel,
-    RandomWallsGenerator,
     load_levels,
     shortest_path_length,
 )
@@ -39,23 +44,21 @@ from omnigym.envs.maze.generator import UNREACHABLE
 from omnigym.wrappers.autoreset import select_where
 
 SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
-class UEDConfig:
-    """One config for every UED learner; defaults are a CPU-sized run.
+class UEDConfig(RolloutConfig):
+    """One config for the UED learners; defaults are a CPU-sized run.
 
-    ``generator_*`` fields set DEGen's generator (PPO, lr 1e-3, entropy 0.05,
-    gamma 0.99, lambda 0.95 as in the reference). The DEGen repository's settings (256 envs x 512 steps, 30k updates,
-    lr 2.4e-4 to 5e-4, clip 0.04, gamma 0.995, lambda 0.95, entropy 1e-3,
-    buffer 8000, replay 0.5, staleness 0.3) are the GPU-scale reference.
+    The maze comes from ``env_id`` and ``env_kwargs`` (``size``, ``num_walls``,
+    ``agent_view_size``, ``fully_observable``, ``max_steps_in_episode``). The
+    DEGen repository's settings (256 envs x 512 steps, 30k updates, lr 2.4e-4
+    to 5e-4, clip 0.04, gamma 0.995, lambda 0.95, entropy 1e-3, buffer 8000,
+    replay 0.5, staleness 0.3) are the GPU-scale reference.
     """
 
-    maze_size: int = 13
-    num_walls: int | None = None  # 60 on 13x13, the same density at other sizes
-    agent_view_size: int = 5
-    fully_observable: bool = False
-    max_steps_in_episode: int = 250
+    env_id: str = "UED-Maze-v0"
     num_envs: int = 32
     num_steps: int = 256
     total_timesteps: int = 1_000_000
@@ -73,34 +76,28 @@ class UEDConfig:
     hidden_sizes: tuple[int, ...] = (128, 128)
     score_function: str = "mna"
     buffer: LevelBufferConfig = field(default_factory=LevelBufferConfig)
-    mutation_edits: int = 20
+    #: Hold-out levels the final student is scored on (``evaluate``).
     holdout_levels: tuple[str, ...] = HOLDOUT_13
     eval_attempts: int = 10
-    generator_lr: float = 1e-3
-    generator_ent_coef: float = 0.05
-    generator_gamma: float = 0.99
-    generator_gae_lambda: float = 0.95
-    generator_minibatches: int = 4
 
+    def check(self) -> None:
+        super().check()
+        check_choice("score_function", self.score_function, SCORE_FUNCTIONS)
+        check_minibatches(self.batch_size_per_update, self.minibatch_size)
 
-def check_ued_config(config: UEDConfig) -> None:
-    common.check_config(config)
-    if config.score_function not in SCORE_FUNCTIONS:
-        raise ValueError(
-            f"score_function must be one of {SCORE_FUNCTIONS}, got {config.score_function!r}."
-        )
+    def make_optimizer(self) -> Any:
+        anneal = self.num_updates * self.num_epochs * (
+            self.batch_size_per_update // self.minibatch_size
+        ) if self.anneal_lr else 0
+        return make_optimizer(self.lr, self.max_grad_norm, self.optimizer, anneal)
 
 
 def make_maze(config: UEDConfig) -> tuple[Maze, Any]:
-    size = config.maze_size
-    env = Maze(
-        size,
-        size,
-        config.agent_view_size,
-        config.fully_observable,
-        RandomWallsGenerator(size, size, config.num_walls),
-    )
-    return env, env.default_params.replace(max_steps_in_episode=config.max_steps_in_episode)
+    """The student's maze and its params, from the config's env id and kwargs."""
+    env, params = omnigym.make(config.env_id, **dict(config.env_kwargs))
+    if not isinstance(env, Maze):
+        raise ValueError(f"UED learners train on a maze (UED-Maze-v0), got {config.env_id}.")
+    return env, params
 
 
 def view_features(obs: dict) -> jax.Array:
@@ -119,11 +116,7 @@ class StudentNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: dict) -> tuple[jax.Array, jax.Array]:
-        x = view_features(obs)
-        actor = common.Torso(self.hidden_sizes)(x)
-        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(actor)
-        value = nn.Dense(1)(common.Torso(self.hidden_sizes)(x))[..., 0]
-        return logits, value
+        return ActorCritic(self.num_actions, self.hidden_sizes)(view_features(obs))
 
 
 class Trajectory(NamedTuple):
@@ -150,9 +143,7 @@ class Student(NamedTuple):
     def init(self, key: jax.Array) -> TrainState:
         obs, _ = self.env.reset(key, self.env_params)
         params = self.network.init(key, jax.tree.map(lambda x: x[None], obs))
-        return TrainState.create(
-            apply_fn=self.network.apply, params=params, tx=common.make_optimizer(self.config)
-        )
+        return train_state(params, self.config.make_optimizer())
 
     def rollout(self, key: jax.Array, params: Any, levels: MazeLevel) -> Trajectory:
         """Play each of ``levels`` (leading axis N) for ``num_steps``, replaying on episode end."""
@@ -166,7 +157,7 @@ class Student(NamedTuple):
             key_act, key_env = jax.random.split(step_key)
             logits, value = self.network.apply(params, obs)
             action = jax.random.categorical(key_act, logits).astype(jnp.int32)
-            log_prob = ppo.log_prob_of(jax.nn.log_softmax(logits), action)
+            log_prob = log_prob_of(jax.nn.log_softmax(logits), action)
             next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(
                 env.transition, in_axes=(0, 0, 0, None)
             )(jax.random.split(key_env, num), state, action, env_params)
@@ -184,12 +175,11 @@ class Student(NamedTuple):
     def advantages(self, traj: Trajectory) -> jax.Array:
         """GAE (T, N), cut at episode ends, truncations bootstrapped."""
         config = self.config
-        per_level = jax.vmap(
-            lambda r, v, nv, t, d: scores.gae(r, v, nv, t, d, config.gamma, config.gae_lambda),
-            in_axes=1,
-            out_axes=1,
+        advantages, _ = gae(
+            traj.reward, traj.value, traj.next_value, traj.terminated, traj.done,
+            config.gamma, config.gae_lambda,
         )
-        return per_level(traj.reward, traj.value, traj.next_value, traj.terminated, traj.done)
+        return advantages
 
     def update(self, key: jax.Array, state: TrainState, traj: Trajectory) -> tuple[TrainState, jax.Array]:
         """PPO epochs on one rollout; returns the new state and mean loss."""
@@ -206,10 +196,10 @@ class Student(NamedTuple):
 
         def loss_fn(params: Any, mb: dict) -> jax.Array:
             logits, value = self.network.apply(params, mb["obs"])
-            return ppo.ppo_objective(logits, value, mb, self.config)
+            return ppo_objective(logits, value, mb, self.config)
 
         config = self.config
-        return common.sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
+        return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
 
     def level_scores(self, traj: Trajectory, best_returns: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(score, best_return)`` per level (N,) under ``config.score_function``.
@@ -263,15 +253,15 @@ class Student(NamedTuple):
 
 
 def make_student(config: UEDConfig) -> Student:
-    check_ued_config(config)
+    config.check()
     env, env_params = make_maze(config)
     network = StudentNetwork(env.num_actions, tuple(config.hidden_sizes))
     return Student(network, env, env_params, config)
 
 
-def holdout_levels(config: UEDConfig) -> MazeLevel:
-    size = config.maze_size
-    return load_levels(config.holdout_levels, size, size)
+def holdout_levels(student: Student) -> MazeLevel:
+    env = student.env
+    return load_levels(student.config.holdout_levels, env.max_height, env.max_width)
 
 
 def level_metrics(levels: MazeLevel) -> dict:
@@ -299,47 +289,50 @@ def rollout_metrics(traj: Trajectory) -> dict:
 def make_ued_loop(
     config: UEDConfig,
     student: Student,
-    init: Callable[[jax.Array, TrainState], Any],
-    update: Callable[[Any, jax.Array], tuple[Any, dict]],
+    init: Callable[[jax.Array, TrainState], C],
+    update: Callable[[C, jax.Array], tuple[C, dict]],
     log: Callable[[dict], None] | None,
-) -> Callable[[jax.Array], tuple[Any, dict]]:
-    """``train(key) -> (carry, metrics)``: ``update`` scanned over the budget.
+) -> Train[C]:
+    """The contract's ``train`` of a UED method: ``update`` over the budget.
 
     ``init(key, student_state)`` builds the method's carry (the student state
     under ``"student"``); ``update(carry, key) -> (carry, metrics)`` does one
-    outer step. Metrics gain ``env_steps`` and, unless ``holdout_levels`` is
-    empty, the hold-out solve rates of the final student
-    (``holdout_solve_rate``: the mean; per level under ``holdout/<name>``),
-    computed once after training.
+    outer step. Metrics gain ``env_steps``.
     """
-    steps_per_update = config.num_envs * config.num_steps
-    updates = common.num_updates(config)
-    holdout = holdout_levels(config) if config.holdout_levels else None
 
-    def train(key: jax.Array):
-        key_student, key_init, key_loop, key_eval = jax.random.split(key, 4)
-        carry = init(key_init, student.init(key_student))
+    def start(key: jax.Array) -> C:
+        key_student, key_init = jax.random.split(key)
+        return init(key_init, student.init(key_student))
 
-        def one_update(carry, inputs):
-            index, step_key = inputs
-            carry, metrics = update(carry, step_key)
-            metrics = {"env_steps": (index + 1) * steps_per_update, **metrics}
-            common.stream_metrics(log, metrics)
-            return carry, metrics
+    return make_loop(
+        start, lambda carry, index, key: update(carry, key), config.num_updates, log,
+        config.batch_size_per_update,
+    )
 
-        inputs = (jnp.arange(updates), jax.random.split(key_loop, updates))
-        carry, metrics = jax.lax.scan(one_update, carry, inputs)
-        if holdout is None:
-            return carry, metrics
-        rates = student.solve_rates(
-            key_eval, carry["student"].params, holdout, config.eval_attempts
-        )
-        metrics["holdout_solve_rate"] = rates.mean()
-        for name, rate in zip(config.holdout_levels, rates):
-            metrics[f"holdout/{name}"] = rate
-        return carry, metrics
 
-    return train
+def make_policy(config: UEDConfig, state: RunState) -> Callable:
+    """``act(key, obs) -> action``: the trained student, sampling its policy."""
+    student = make_student(config)
+    params = state.learner["student"].params
+
+    def act(key: jax.Array, obs: dict) -> jax.Array:
+        return jax.random.categorical(key, student.network.apply(params, obs)[0])
+
+    return act
+
+
+def evaluate(config: UEDConfig, state: RunState, seed: int = 0) -> dict[str, float]:
+    """Solve rate of the trained student on each hold-out level, and their mean."""
+    if not config.holdout_levels:
+        return {}
+    student = make_student(config)
+    levels = holdout_levels(student)
+    run = jax.jit(lambda key: student.solve_rates(
+        key, state.learner["student"].params, levels, config.eval_attempts
+    ))
+    rates = jax.device_get(run(jax.random.key(seed)))
+    out = {name: float(rate) for name, rate in zip(config.holdout_levels, rates)}
+    return {"holdout_solve_rate": float(rates.mean()), **out}
 
 
 def save_student_gif(
