@@ -188,7 +188,7 @@ class MeanFieldGame(ConfigEquality):
         return spaces.Box(0.0, 1.0, (self.num_states, self.num_actions), jnp.float32)
 
     # --------------------------------------------------------------- operators
-    def transition(
+    def pushforward(
         self, distribution: jax.Array, policy: jax.Array, state: PopulationState, params: Any
     ) -> jax.Array:
         """``A^T mu``: the exact next distribution when ``distribution`` plays ``policy``."""
@@ -234,7 +234,7 @@ class MeanFieldGame(ConfigEquality):
         state = self.initial_state(key, params)
         return self.public_observation(state, params), state
 
-    def step_env(
+    def transition(
         self, key: jax.Array, state: PopulationState, policy: jax.Array, params: Any
     ) -> tuple[jax.Array, PopulationState, jax.Array, jax.Array, jax.Array, dict]:
         """One step without auto-reset.
@@ -244,7 +244,7 @@ class MeanFieldGame(ConfigEquality):
         """
         self.check_policy(policy)
         policy = jnp.asarray(policy, float_dtype())
-        next_distribution = self.transition(state.distribution, policy, state, params)
+        next_distribution = self.pushforward(state.distribution, policy, state, params)
         next_state, rewards, terminated, terminal = self.advance(
             key, state, next_distribution, params
         )
@@ -273,14 +273,14 @@ class MeanFieldGame(ConfigEquality):
     def step(
         self, key: jax.Array, state: PopulationState, policy: jax.Array, params: Any = None
     ) -> tuple[jax.Array, PopulationState, jax.Array, jax.Array, jax.Array, dict]:
-        """``step_env`` and, at the horizon, a reset (gymnax semantics).
+        """``transition`` and, at the horizon, a reset (gymnax semantics).
 
         The pre-reset observation and state are in ``info["final_observation"]``
         and ``info["final_state"]``.
         """
         params = self.default_params if params is None else params
         key_step, key_reset = jax.random.split(key)
-        obs_st, state_st, rewards, terminated, truncated, info = self.step_env(
+        obs_st, state_st, rewards, terminated, truncated, info = self.transition(
             key_step, state, policy, params
         )
         state_re = self.initial_state(key_reset, params)

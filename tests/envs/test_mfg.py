@@ -46,7 +46,7 @@ def test_operators_are_adjoint(game):
     _, state = game.reset(jax.random.key(2), params)
     policy = random_table(game)[0]
     values = jax.random.normal(jax.random.key(3), (game.num_states,))
-    pushed = game.transition(state.distribution, policy, state, params)
+    pushed = game.pushforward(state.distribution, policy, state, params)
     lhs = jnp.dot(pushed, values)
     rhs = jnp.dot(state.distribution, game.expected_value(values, policy, state, params))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-5, atol=1e-5)
@@ -195,7 +195,7 @@ def test_representative_agent_reward_matches_the_table():
     env, params = game.representative_agent()
     obs, state = env.reset(jax.random.key(0), params)
     _, next_state, reward, *_ = env.step(jax.random.key(1), state, jnp.int32(2), params)
-    _, _, table, *_ = game.step_env(jax.random.key(1), state.population, params.population_policy[0], params.game)
+    _, _, table, *_ = game.transition(jax.random.key(1), state.population, params.population_policy[0], params.game)
     assert float(reward) == pytest.approx(float(table[state.individual, 2]))
     assert obs.shape == env.observation_space(params).shape
 

@@ -41,9 +41,9 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 from nle import nethack
+from omnigym.agents.ppo import clipped_surrogate, ppo_objective
 
 from omnigym.agents import common
-from omnigym.agents.ppo import clipped_surrogate, ppo_objective
 
 
 @dataclasses.dataclass(frozen=True)

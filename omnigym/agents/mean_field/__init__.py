@@ -1,0 +1,1 @@
+"""Mean-field game learners: exact fictitious play and mirror descent, SPG and RSPG."""

@@ -47,7 +47,7 @@ def rollout(
         carry, obs, state = loop
         carry, policy = policy_fn(carry, obs, state)
         next_obs, next_state, rewards, _, _, _ = jax.lax.stop_gradient(
-            game.step_env(key_t, state, policy, params)
+            game.transition(key_t, state, policy, params)
         )
         return (carry, next_obs, next_state), (state, policy, rewards, obs)
 
@@ -156,30 +156,3 @@ def sample_paths(key: jax.Array, game: MeanFieldGame, params: Any, table: jax.Ar
 def table_exploitability(key, game, params, table, num_paths: int = 1, gamma: float = 1.0):
     """Exploitability of a ``(T, S, A)`` table, averaged over common-noise paths."""
     return exploitability(key, game, params, tabular_policy_fn(table), None, num_paths, gamma)
-
-
-def scan_with_evaluation(
-    update: Callable[[Any, jax.Array], tuple[Any, Any]],
-    evaluate: Callable[[Any, jax.Array], Any],
-    num_iterations: int,
-    eval_every: int,
-) -> Callable[[Any, jax.Array], tuple[Any, Any, Any]]:
-    """A training loop: ``run(carry, train_key, eval_key)`` scans ``update`` for
-    ``num_iterations`` and calls ``evaluate(carry, eval_key)`` every ``eval_every``
-    iterations, always with the same ``eval_key`` (the same evaluation paths).
-    It returns ``(carry, evaluations, per-iteration outputs)``."""
-    if num_iterations % eval_every:
-        raise ValueError(
-            f"num_iterations ({num_iterations}) must be a multiple of eval_every ({eval_every})."
-        )
-
-    def run(carry, train_key, eval_key):
-        def chunk(carry, key):
-            carry, outputs = jax.lax.scan(update, carry, jax.random.split(key, eval_every))
-            return carry, (evaluate(carry, eval_key), outputs)
-
-        keys = jax.random.split(train_key, num_iterations // eval_every)
-        carry, (evaluations, outputs) = jax.lax.scan(chunk, carry, keys)
-        return carry, evaluations, outputs
-
-    return run

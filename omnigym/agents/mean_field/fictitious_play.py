@@ -15,20 +15,28 @@ The whole loop runs under one ``jax.jit``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.mean_field import exact
+from omnigym.agents.mean_field.training import (
+    MeanFieldConfig,
+    MeanFieldState,
+    make_evaluate,
+    make_game,
+    make_mean_field_loop,
+)
 from omnigym.core.mean_field import MeanFieldGame, uniform_policy
 
 
-class FictitiousPlayConfig(NamedTuple):
-    num_iterations: int = 100
-    num_paths: int = 8
-    gamma: float = 1.0
-    eval_every: int = 10
+@dataclass(frozen=True)
+class FictitiousPlayConfig(MeanFieldConfig):
+    pass
 
 
 def noise_blind_best_response(game: MeanFieldGame, params: Any, paths, gamma: float) -> jax.Array:
@@ -51,9 +59,13 @@ def noise_blind_best_response(game: MeanFieldGame, params: Any, paths, gamma: fl
     return table
 
 
-def make_train(game: MeanFieldGame, params: Any, config: FictitiousPlayConfig = FictitiousPlayConfig()):
-    """``train(key) -> (average policy (T,S,A), metrics)`` (exploitability every
-    ``eval_every`` iterations, on fixed evaluation paths)."""
+def make_train(config: FictitiousPlayConfig, log: Callable[[dict], None] | None = None) -> Train[MeanFieldState]:
+    """The contract's ``train``; the learner state is ``(average policy (T, S, A), k)``."""
+    game, params = make_game(config)
+
+    def init(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return uniform_policy(game), jnp.float32(1.0)
+
     def iteration(carry, key):
         average, k = carry
         paths = exact.sample_paths(key, game, params, average, config.num_paths)
@@ -65,16 +77,17 @@ def make_train(game: MeanFieldGame, params: Any, config: FictitiousPlayConfig = 
         total = weight_avg + weight_br
         merged = (weight_avg * average + weight_br * response) / jnp.maximum(total, 1e-30)
         average = jnp.where(total > 0, merged, (k * average + response) / (k + 1))
-        return (average, k + 1.0), None
+        return (average.astype(carry[0].dtype), k + 1.0), {}
 
-    def evaluate(carry, key):
-        return exact.table_exploitability(key, game, params, carry[0], config.num_paths, config.gamma)
+    def policy_of(carry):
+        return exact.tabular_policy_fn(carry[0]), None
 
-    run = exact.scan_with_evaluation(iteration, evaluate, config.num_iterations, config.eval_every)
+    return make_mean_field_loop(config, game, params, init, iteration, policy_of, log)
 
-    def train(key):
-        key_eval, key_train = jax.random.split(key)
-        (average, _), curve, _ = run((uniform_policy(game), 1.0), key_train, key_eval)
-        return average, {"exploitability": curve}
 
-    return train
+def make_policy(config: FictitiousPlayConfig, state: RunState[MeanFieldState]):
+    """``(policy_fn, carry)`` of the average policy table (see :mod:`.exact`)."""
+    return exact.tabular_policy_fn(state.learner.learner[0]), None
+
+
+evaluate = make_evaluate(make_policy)

@@ -10,44 +10,51 @@ direction of a noise-blind table). The whole loop runs under one ``jax.jit``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
+from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.mean_field import exact
-from omnigym.core.mean_field import MeanFieldGame
+from omnigym.agents.mean_field.training import (
+    MeanFieldConfig,
+    MeanFieldState,
+    make_evaluate,
+    make_game,
+    make_mean_field_loop,
+)
 
 
-class MirrorDescentConfig(NamedTuple):
-    num_iterations: int = 100
+@dataclass(frozen=True)
+class MirrorDescentConfig(MeanFieldConfig):
     learning_rate: float = 1.0
-    num_paths: int = 8
-    gamma: float = 1.0
-    eval_every: int = 10
 
 
-def make_train(game: MeanFieldGame, params: Any, config: MirrorDescentConfig = MirrorDescentConfig()):
-    """``train(key) -> (policy (T,S,A), metrics)``; metrics hold exploitability
-    every ``eval_every`` iterations (on fixed evaluation paths)."""
-    shape = (game.horizon, game.num_states, game.num_actions)
+def make_train(config: MirrorDescentConfig, log: Callable[[dict], None] | None = None) -> Train[MeanFieldState]:
+    """The contract's ``train``; the learner state is the cumulative scores ``y`` (T, S, A)."""
+    game, params = make_game(config)
 
-    def iteration(scores, key):
+    def init(key: jax.Array) -> jax.Array:
+        return jnp.zeros((game.horizon, game.num_states, game.num_actions))
+
+    def iteration(scores: jax.Array, key: jax.Array):
         policy = jax.nn.softmax(scores, -1)
         paths = exact.sample_paths(key, game, params, policy, config.num_paths)
         q = jax.vmap(lambda p: exact.policy_values(game, params, p, config.gamma)[1])(paths)
         q_bar = exact.reach_weighted(q, paths.states.distribution)
-        return scores + config.learning_rate * q_bar, None
+        return scores + config.learning_rate * q_bar, {}
 
-    def evaluate(scores, key):
-        policy = jax.nn.softmax(scores, -1)
-        return exact.table_exploitability(key, game, params, policy, config.num_paths, config.gamma)
+    def policy_of(scores: jax.Array):
+        return exact.tabular_policy_fn(jax.nn.softmax(scores, -1)), None
 
-    run = exact.scan_with_evaluation(iteration, evaluate, config.num_iterations, config.eval_every)
+    return make_mean_field_loop(config, game, params, init, iteration, policy_of, log)
 
-    def train(key):
-        key_eval, key_train = jax.random.split(key)
-        scores, curve, _ = run(jnp.zeros(shape), key_train, key_eval)
-        return jax.nn.softmax(scores, -1), {"exploitability": curve}
 
-    return train
+def make_policy(config: MirrorDescentConfig, state: RunState[MeanFieldState]):
+    """``(policy_fn, carry)`` of the played table ``softmax(y)`` (see :mod:`.exact`)."""
+    return exact.tabular_policy_fn(jax.nn.softmax(state.learner.learner, -1)), None
+
+
+evaluate = make_evaluate(make_policy)

@@ -19,24 +19,35 @@ exploitability) runs under one ``jax.jit``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
+from omnigym.agents.lib.loop import RunState, Train
+from omnigym.agents.lib.optim import make_optimizer
 from omnigym.agents.mean_field import exact
+from omnigym.agents.mean_field.training import (
+    MeanFieldConfig,
+    MeanFieldState,
+    make_evaluate,
+    make_game,
+    make_mean_field_loop,
+)
 from omnigym.core.mean_field import MeanFieldGame
 
 
-class StructuralPGConfig(NamedTuple):
+@dataclass(frozen=True)
+class StructuralPGConfig(MeanFieldConfig):
+    env_id: str = "MFG-LinearQuadratic-v0"
     recurrent: bool = True  # True: RSPG, False: SPG
     num_iterations: int = 200
-    num_paths: int = 8
     learning_rate: float = 1e-3
     hidden: int = 64
-    gamma: float = 1.0
     eval_every: int = 20
     eval_paths: int = 16
     max_grad_norm: float = 1.0
@@ -64,7 +75,7 @@ class MeanFieldPolicy(nn.Module):
         return carry, nn.Dense(self.num_actions)(x)
 
 
-def make_policy(game: MeanFieldGame, params: Any, config: StructuralPGConfig):
+def policy_network(game: MeanFieldGame, params: Any, config: StructuralPGConfig):
     """``(network, initial_carry, policy_fn_of(weights))`` for the exact rollout."""
     network = MeanFieldPolicy(game.num_actions, config.hidden, config.recurrent)
     features = game.state_features(params)
@@ -80,15 +91,18 @@ def make_policy(game: MeanFieldGame, params: Any, config: StructuralPGConfig):
     return network, carry0, policy_fn_of
 
 
-def make_train(game: MeanFieldGame, params: Any, config: StructuralPGConfig = StructuralPGConfig()):
-    """``train(key) -> (weights, metrics)``; metrics: exploitability and the
-    population's return every ``eval_every`` iterations, and the loss per iteration."""
-    network, carry0, policy_fn_of = make_policy(game, params, config)
-    schedule = optax.linear_schedule(
-        config.learning_rate, 0.1 * config.learning_rate, config.num_iterations
-    )
-    optimizer = optax.chain(
-        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-8)
+def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = None) -> Train[MeanFieldState]:
+    """The contract's ``train``; the learner state is ``(weights, optimiser state)``.
+
+    Metrics per iteration: ``loss``, and every ``eval_every`` iterations
+    ``exploitability`` and ``population_return``.
+    """
+    game, params = make_game(config)
+    network, carry0, policy_fn_of = policy_network(game, params, config)
+    # Adam's rate falls linearly to a tenth over the run.
+    optimizer = make_optimizer(
+        config.learning_rate, config.max_grad_norm, anneal_steps=config.num_iterations,
+        final_fraction=0.1,
     )
 
     def objective(weights, key):
@@ -96,30 +110,28 @@ def make_train(game: MeanFieldGame, params: Any, config: StructuralPGConfig = St
         returns = jax.vmap(lambda p: exact.expected_return(game, params, p, config.gamma))(paths)
         return -returns.mean()
 
-    def update(carry, key):
+    def init(key: jax.Array):
+        obs = jnp.zeros(game.observation_space(params).shape, jnp.float32)
+        weights = network.init(key, carry0, obs, game.state_features(params))
+        return weights, optimizer.init(weights)
+
+    def iteration(carry, key):
         weights, opt_state = carry
         loss, grads = jax.value_and_grad(objective)(weights, key)
         updates, opt_state = optimizer.update(grads, opt_state, weights)
-        return (optax.apply_updates(weights, updates), opt_state), loss
+        return (optax.apply_updates(weights, updates), opt_state), {"loss": loss}
 
-    def evaluate(weights, key):
-        value = exact.exploitability(
-            key, game, params, policy_fn_of(weights), carry0, config.eval_paths, config.gamma
-        )
-        return value, -objective(weights, key)
+    def policy_of(carry):
+        return policy_fn_of(carry[0]), carry0
 
-    run = exact.scan_with_evaluation(
-        update, lambda carry, key: evaluate(carry[0], key), config.num_iterations, config.eval_every
-    )
+    return make_mean_field_loop(config, game, params, init, iteration, policy_of, log)
 
-    def train(key):
-        key_init, key_eval, key_train = jax.random.split(key, 3)
-        obs = jnp.zeros(game.observation_space(params).shape, jnp.float32)
-        weights = network.init(key_init, carry0, obs, game.state_features(params))
-        (weights, _), (curve, returns), losses = run(
-            (weights, optimizer.init(weights)), key_train, key_eval
-        )
-        metrics = {"exploitability": curve, "population_return": returns, "loss": losses.ravel()}
-        return weights, metrics
 
-    return train
+def make_policy(config: StructuralPGConfig, state: RunState[MeanFieldState]):
+    """``(policy_fn, carry)``: the trained network as the exact rollout's policy."""
+    game, params = make_game(config)
+    _, carry0, policy_fn_of = policy_network(game, params, config)
+    return policy_fn_of(state.learner.learner[0]), carry0
+
+
+evaluate = make_evaluate(make_policy)

@@ -55,8 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-
 from omnigym.agents.pdnca import LearnerState, PDNCALearner
+
 from omnigym.envs.pdnca import territory, territory_rgb
 
 #: (name, lower bound, upper bound, log scale) of every evolved hyperparameter.
