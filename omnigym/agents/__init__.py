@@ -102,7 +102,7 @@ LEARNERS: dict[str, Entry] = {
     "rspg": _mean_field("structural_pg", "StructuralPGConfig"),
     "hbs": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-v0",)),
     "nethack_ppo": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-Low-v0",),
-                         {"env_id": "NetHack-HBS-Low-v0"}),
+                         {"env_id": "NetHack-HBS-Low-v0", "hierarchical": False}),
     "pdnca": Entry("nca.pdnca", "PDNCAConfig", "nca", ("PDNCA-v0",)),
     "pbt_nca": Entry("nca.pbt_nca", "PBTConfig", "nca", ("PDNCA-v0",)),
 }

@@ -24,12 +24,17 @@ next-step auto-reset) are masked out, and episode ends stop bootstrapping
 ``hierarchical=False`` is the flat baseline: the same torso and low-level
 head trained by PPO on the plain score reward (``NetHack-HBS-Low-v0`` with
 the score as its only reward function).
+
+NLE runs on the host, so ``train`` is a Python loop around the jitted policy
+and update (``JITTABLE = False``). Its run state is the network's train
+state, the key and the update count; the games are not part of it, so a
+resumed run starts fresh episodes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -38,16 +43,22 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax.training.train_state import TrainState
 from nle import nethack
-from omnigym.agents.ppo import clipped_surrogate, ppo_objective
 
-from omnigym.agents import common
+from omnigym.agents.lib.config import RolloutConfig, check_minibatches
+from omnigym.agents.lib.loop import RunState
+from omnigym.agents.lib.losses import clipped_surrogate, ppo_objective, weighted_mean
+from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
+from omnigym.agents.lib.returns import gae, next_values
+
+#: ``train`` steps NetHack on the host (see module doc).
+JITTABLE = False
 
 
-@dataclasses.dataclass(frozen=True)
-class HBSConfig:
+@dataclass(frozen=True)
+class HBSConfig(RolloutConfig):
+    env_id: str = "NetHack-HBS-v0"
     hierarchical: bool = True
     num_envs: int = 4
     num_steps: int = 128
@@ -62,18 +73,16 @@ class HBSConfig:
     num_epochs: int = 4
     minibatch_size: int = 128
     max_grad_norm: float = 0.5
-    crop_size: int = 9
-    episode_limit: int = 5000
-    seed: int = 0
 
-    def __post_init__(self) -> None:
-        batch = self.num_envs * self.num_steps
-        if batch % self.minibatch_size:
-            raise ValueError(
-                f"num_envs * num_steps ({batch}) must be a multiple of minibatch_size ({self.minibatch_size})."
-            )
-        if self.total_timesteps < batch:
-            raise ValueError(f"total_timesteps ({self.total_timesteps}) is below one batch ({batch}).")
+    def check(self) -> None:
+        super().check()
+        check_minibatches(self.batch_size_per_update, self.minibatch_size)
+
+    @property
+    def make_kwargs(self) -> dict:
+        """The env's keywords: the flat baseline's only reward is the score."""
+        flat = {} if self.hierarchical else {"rewards": ("score",)}
+        return {**flat, **dict(self.env_kwargs)}
 
 
 class NetHackActorCritic(nn.Module):
@@ -126,35 +135,13 @@ def multi_entropy(logits: jax.Array, nvec: tuple[int, ...]) -> jax.Array:
     return sum(-jnp.sum(jax.nn.softmax(h) * jax.nn.log_softmax(h), -1) for h in split_heads(logits, nvec))
 
 
-def gae(rewards, values, last_value, dones, valid, gamma, gae_lambda):
-    """(advantages, returns), (T, N): no bootstrap past an episode end."""
-    next_values = jnp.concatenate([values[1:], last_value[None]])
-    keep = 1.0 - dones.astype(jnp.float32)
-    deltas = rewards + gamma * next_values * keep - values
-
-    def backward(advantage, inputs):
-        delta, kept, ok = inputs
-        advantage = jnp.where(ok, delta + gamma * gae_lambda * kept * advantage, 0.0)
-        return advantage, advantage
-
-    _, advantages = jax.lax.scan(
-        backward, jnp.zeros_like(last_value), (deltas, keep, valid), reverse=True
-    )
-    return advantages, advantages + values
-
-
-class HBSLearner:
-    """HBS (``hierarchical=True``) or flat PPO on NetHack (see module doc)."""
+class Agent:
+    """The network of HBS (``hierarchical=True``) or flat PPO, its acting and its update."""
 
     def __init__(self, config: HBSConfig):
+        config.check()
         self.config = config
-        if config.hierarchical:
-            self.env_id, env_kwargs = "NetHack-HBS-v0", {}
-        else:
-            self.env_id, env_kwargs = "NetHack-HBS-Low-v0", {"rewards": ("score",)}
-        self.env_kwargs = {**env_kwargs, "crop_size": config.crop_size,
-                           "episode_limit": config.episode_limit}
-        probe = gymnasium.make(self.env_id, **self.env_kwargs).unwrapped
+        probe = gymnasium.make(config.env_id, **config.make_kwargs).unwrapped
         self.num_actions = probe.num_game_actions
         self.controller_nvec = (
             tuple(int(n) for n in probe.controller_action_space.nvec) if config.hierarchical else ()
@@ -167,15 +154,14 @@ class HBSLearner:
         # Worker processes are spawned, not forked: forking a process that runs JAX can deadlock.
         # Scripts that train must therefore guard their entry with ``if __name__ == "__main__"``.
         return gymnasium.make_vec(
-            self.env_id, num_envs=self.config.num_envs, vectorization_mode="async",
-            vector_kwargs={"context": "spawn"}, **self.env_kwargs,
+            self.config.env_id, num_envs=self.config.num_envs, vectorization_mode="async",
+            vector_kwargs={"context": "spawn"}, **self.config.make_kwargs,
         )
 
     def init(self, key: jax.Array) -> TrainState:
         dummy = {k: jnp.zeros((1, *s.shape), jnp.float32) for k, s in self.observation_space.items()}
         params = self.network.init(key, dummy)
-        optimiser = optax.chain(optax.clip_by_global_norm(self.config.max_grad_norm), optax.adam(self.config.lr))
-        return TrainState.create(apply_fn=self.network.apply, params=params, tx=optimiser)
+        return train_state(params, make_optimizer(self.config.lr, self.config.max_grad_norm))
 
     @partial(jax.jit, static_argnums=0)
     def act(self, params: Any, obs: dict, key: jax.Array) -> dict:
@@ -198,6 +184,12 @@ class HBSLearner:
             )
         return step
 
+    def env_action(self, out: dict) -> np.ndarray:
+        """The vector env's action: the game action, then the controller's choice."""
+        if not self.controller_nvec:
+            return out["action"]
+        return np.concatenate([out["action"][:, None], out["controller_action"]], axis=1)
+
     def loss(self, params: Any, mb: dict) -> jax.Array:
         config = self.config
         out = self.network.apply(params, mb["obs"])
@@ -206,72 +198,106 @@ class HBSLearner:
         if not self.controller_nvec:
             return loss
         weights = (mb["valid"] & mb["decision"]).astype(jnp.float32)
-        count = jnp.maximum(weights.sum(), 1.0)
         log_prob = multi_log_prob(out["controller_logits"], mb["controller_action"], self.controller_nvec)
         actor = clipped_surrogate(
             log_prob, mb["controller_log_prob"], mb["controller_advantage"], weights, config.clip_eps
         )
-        entropy = jnp.sum(multi_entropy(out["controller_logits"], self.controller_nvec) * weights) / count
+        entropy = weighted_mean(multi_entropy(out["controller_logits"], self.controller_nvec), weights)
         valid = mb["valid"].astype(jnp.float32)
-        value_error = jnp.square(out["controller_value"] - mb["controller_return"])
-        value = 0.5 * jnp.sum(value_error * valid) / jnp.maximum(valid.sum(), 1.0)
+        value = 0.5 * weighted_mean(jnp.square(out["controller_value"] - mb["controller_return"]), valid)
         return loss + actor + config.vf_coef * value - config.controller_ent_coef * entropy
 
     @partial(jax.jit, static_argnums=0)
     def update(self, state: TrainState, rollout: dict, last: dict, key: jax.Array) -> tuple[TrainState, jax.Array]:
         config = self.config
-        advantage, returns = gae(rollout["reward"], rollout["value"], last["value"], rollout["done"],
-                                 rollout["valid"], config.gamma, config.gae_lambda)
+
+        def advantages(rewards, values, last_value):
+            # Every episode end stops bootstrapping (time limits too); reset steps are skipped.
+            return gae(rewards, values, next_values(values, last_value), rollout["done"],
+                       rollout["done"], config.gamma, config.gae_lambda, rollout["valid"])
+
+        advantage, returns = advantages(rollout["reward"], rollout["value"], last["value"])
         batch = {**rollout, "advantage": advantage, "return": returns}
         if self.controller_nvec:
-            advantage, returns = gae(rollout["controller_reward"], rollout["controller_value"],
-                                     last["controller_value"], rollout["done"], rollout["valid"],
-                                     config.gamma, config.gae_lambda)
+            advantage, returns = advantages(
+                rollout["controller_reward"], rollout["controller_value"], last["controller_value"]
+            )
             batch.update(controller_advantage=advantage, controller_return=returns)
-        return common.sgd(key, state, self.loss, batch, config.num_epochs, config.minibatch_size)
+        return sgd(key, state, self.loss, batch, config.num_epochs, config.minibatch_size)
 
-    def train(self, log: Callable[[dict], None] | None = None) -> tuple[TrainState, list[dict]]:
-        """Train for ``total_timesteps`` env steps; returns the state and finished episodes' stats."""
-        config = self.config
-        key = jax.random.key(config.seed)
-        key, key_init = jax.random.split(key)
-        state = self.init(key_init)
-        envs = self.make_envs()
-        obs, _ = envs.reset(seed=config.seed)
-        resetting = np.zeros(config.num_envs, bool)
-        episodes: list[dict] = []
-        batch = config.num_envs * config.num_steps
-        try:
-            for update in range(config.total_timesteps // batch):
-                steps = []
-                for _ in range(config.num_steps):
-                    key, key_act = jax.random.split(key)
-                    out = jax.device_get(self.act(state.params, obs, key_act))
-                    env_action = (
-                        np.concatenate([out["action"][:, None], out["controller_action"]], axis=1)
-                        if self.controller_nvec else out["action"]
-                    )
-                    next_obs, reward, terminated, truncated, info = envs.step(env_action)
-                    done = terminated | truncated
-                    step = {**out, "obs": obs, "reward": reward.astype(np.float32), "done": done,
-                            "valid": ~resetting, "decision": obs["behaviour"][:, -1] > 0.5}
-                    if self.controller_nvec:
-                        step["controller_reward"] = np.where(
-                            info.get("_controller_reward", np.zeros_like(done)),
-                            info.get("controller_reward", 0.0), 0.0).astype(np.float32)
-                    steps.append(step)
-                    episodes += finished_episodes(info)
-                    obs, resetting = next_obs, done
-                rollout = jax.tree.map(lambda *xs: np.stack(xs), *steps)
-                last = jax.device_get(self.act(state.params, obs, key))
-                key, key_update = jax.random.split(key)
-                state, loss = self.update(state, rollout, last, key_update)
-                if log is not None:
-                    log({"update": update, "env_steps": (update + 1) * batch, "loss": float(loss),
-                         "episodes": len(episodes)})
-        finally:
-            envs.close()
-        return state, episodes
+
+#: The per-episode statistics a run reports (means over the episodes that ended in an update).
+EPISODE_STATS = ("score", "depth", "turns", "explored")
+
+
+def make_train(config: HBSConfig, log: Callable[[dict], None] | None = None) -> Callable:
+    """The contract's ``train(key, state=None, num_updates=None) -> (RunState, metrics)``.
+
+    Metrics per update: ``env_steps``, ``loss``, ``episodes`` (ended in the
+    update) and the mean ``episode_<stat>`` of those episodes (NaN if none).
+    """
+    agent = Agent(config)
+
+    def train(key: jax.Array, state: RunState | None = None, num_updates: int | None = None):
+        if state is None:
+            key_init, key_run = jax.random.split(key)
+            state = RunState(jnp.int32(0), key_run, agent.init(key_init))
+        num_updates = config.num_updates - int(state.step) if num_updates is None else num_updates
+        rows = []
+        if num_updates > 0:
+            envs = agent.make_envs()
+            try:
+                state, rows = _run(agent, envs, state, num_updates, log)
+            finally:
+                envs.close()
+        names = ["env_steps", "loss", "episodes", *(f"episode_{s}" for s in EPISODE_STATS)]
+        return state, {k: np.asarray([row[k] for row in rows], np.float32) for k in names}
+
+    return train
+
+
+def _run(agent: Agent, envs, state: RunState, num_updates: int, log) -> tuple[RunState, list[dict]]:
+    config = agent.config
+    key, params_state, step = state.key, state.learner, int(state.step)
+    obs, _ = envs.reset(seed=int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    resetting = np.zeros(config.num_envs, bool)
+    rows = []
+    for _ in range(num_updates):
+        steps, episodes = [], []
+        for _ in range(config.num_steps):
+            key, key_act = jax.random.split(key)
+            out = jax.device_get(agent.act(params_state.params, obs, key_act))
+            next_obs, reward, terminated, truncated, info = envs.step(agent.env_action(out))
+            done = terminated | truncated
+            record = {**out, "obs": obs, "reward": reward.astype(np.float32), "done": done,
+                      "valid": ~resetting, "decision": obs["behaviour"][:, -1] > 0.5}
+            if agent.controller_nvec:
+                record["controller_reward"] = np.where(
+                    info.get("_controller_reward", np.zeros_like(done)),
+                    info.get("controller_reward", 0.0), 0.0).astype(np.float32)
+            steps.append(record)
+            episodes += finished_episodes(info)
+            obs, resetting = next_obs, done
+        rollout = jax.tree.map(lambda *xs: np.stack(xs), *steps)
+        key, key_last, key_update = jax.random.split(key, 3)
+        last = jax.device_get(agent.act(params_state.params, obs, key_last))
+        params_state, loss = agent.update(params_state, rollout, last, key_update)
+        step += 1
+        row = {"env_steps": step * config.batch_size_per_update, "loss": float(loss),
+               "episodes": len(episodes)}
+        for stat in EPISODE_STATS:
+            values = [float(e[stat]) for e in episodes if stat in e]
+            row[f"episode_{stat}"] = float(np.mean(values)) if values else float("nan")
+        rows.append(row)
+        if log is not None:
+            log(row)
+    return RunState(jnp.int32(step), key, params_state), rows
+
+
+def make_policy(config: HBSConfig, state: RunState) -> Callable:
+    """``act(obs, key) -> env action``: the trained network sampling both levels."""
+    agent = Agent(config)
+    return lambda obs, key: agent.env_action(jax.device_get(agent.act(state.learner.params, obs, key)))
 
 
 def finished_episodes(info: dict) -> list[dict]:

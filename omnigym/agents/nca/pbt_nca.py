@@ -1,7 +1,7 @@
 """PBT-NCA: evolve a population of PD-NCA dishes towards novelty and diversity.
 
 Every generation each of ``population_size`` dishes runs ``world_horizon``
-epochs of online PD-NCA learning (``omnigym.agents.pdnca``), all under one
+epochs of online PD-NCA learning (``omnigym.agents.nca.pdnca``), all under one
 ``vmap``, and is scored (Berdica, Foerster, Hutter & Zela, 2026)::
 
     fitness = novelty + visual diversity - collapse_penalty * collapsed
@@ -49,14 +49,18 @@ rate and temperature, uniform threshold).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from omnigym.agents.pdnca import LearnerState, PDNCALearner
 
+from omnigym.agents.lib.config import LearnerConfig
+from omnigym.agents.lib.loop import RunState, Train, make_loop
+from omnigym.agents.nca.pdnca import Dish, DishState, PDNCAConfig, make_dish
 from omnigym.envs.pdnca import territory, territory_rgb
 
 #: (name, lower bound, upper bound, log scale) of every evolved hyperparameter.
@@ -68,8 +72,14 @@ SEARCH_SPACE = (
 EMBEDDING_SIDE = 32
 
 
-@dataclasses.dataclass(frozen=True)
-class PBTConfig:
+@dataclass(frozen=True)
+class PBTConfig(LearnerConfig):
+    """The population, its scoring and evolution; ``dish`` sets every member's
+    networks and learning (its env fields are this config's)."""
+
+    env_id: str = "PDNCA-v0"
+    num_generations: int = 50
+    dish: PDNCAConfig = field(default_factory=PDNCAConfig)
     population_size: int = 8
     world_horizon: int = 12
     exploit_interval: int = 5
@@ -83,7 +93,12 @@ class PBTConfig:
     frozen_change: float = 1e-3
     collapse_penalty: float = 0.0
 
-    def __post_init__(self) -> None:
+    @property
+    def num_updates(self) -> int:
+        return self.num_generations
+
+    def check(self) -> None:
+        super().check()
         if self.population_size < 2:
             raise ValueError(f"population_size: expected at least 2 dishes, got {self.population_size}.")
         for name in ("world_horizon", "exploit_interval", "archive_size", "archive_top_m", "novelty_k"):
@@ -106,7 +121,7 @@ class PBTConfig:
 
 @struct.dataclass
 class PBTState:
-    members: LearnerState  # every leaf has a leading population axis
+    members: DishState  # every leaf has a leading population axis
     archive: jax.Array  # float32[archive_size, descriptor_dim], FIFO
     archive_count: jax.Array  # int32: entries written so far
     generation: jax.Array  # int32
@@ -174,7 +189,7 @@ def median_cosine_distances(embeddings: jax.Array) -> jax.Array:
 
 
 # ------------------------------------------------------- hyperparameters
-def genes(members: LearnerState) -> jax.Array:
+def genes(members: DishState) -> jax.Array:
     """float[P, 3]: the evolved hyperparameters (``SEARCH_SPACE`` order)."""
     hypers = members.hypers
     return jnp.stack(
@@ -183,7 +198,7 @@ def genes(members: LearnerState) -> jax.Array:
     )
 
 
-def with_genes(members: LearnerState, values: jax.Array) -> LearnerState:
+def with_genes(members: DishState, values: jax.Array) -> DishState:
     hypers = members.hypers
     rate = jnp.broadcast_to(values[:, :1], hypers.learning_rate.shape)
     env = hypers.env.replace(softmax_temperature=values[:, 1], alive_threshold=values[:, 2])
@@ -208,20 +223,21 @@ def clip_genes(values: jax.Array) -> jax.Array:
     return jnp.clip(values, low, high)
 
 
-class PBTNCA:
+class Population:
     """Population-based training of PD-NCA dishes (see module doc)."""
 
-    def __init__(self, learner: PDNCALearner, config: PBTConfig = PBTConfig()):
-        self.learner = learner
+    def __init__(self, dish: Dish, config: PBTConfig = PBTConfig()):
+        config.check()
+        self.dish = dish
         self.config = config
-        self.descriptor_dim = 3 * learner.layout.num_entities + 2
+        self.descriptor_dim = 3 * dish.layout.num_entities + 2
 
     @partial(jax.jit, static_argnums=0)
     def init(self, key: jax.Array) -> PBTState:
         population = self.config.population_size
         key_genes, key_members = jax.random.split(key)
-        base = self.learner.hyperparameters()
-        members = jax.vmap(lambda k: self.learner.init(k, base))(
+        base = self.dish.hyperparameters()
+        members = jax.vmap(lambda k: self.dish.init(k, base))(
             jax.random.split(key_members, population)
         )
         members = with_genes(members, sample_genes(key_genes, population))
@@ -229,19 +245,19 @@ class PBTNCA:
         return PBTState(members, archive, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
     # ------------------------------------------------------------ scoring
-    def rollout(self, members: LearnerState) -> tuple[LearnerState, jax.Array]:
+    def rollout(self, members: DishState) -> tuple[DishState, jax.Array]:
         """Every dish runs ``world_horizon`` epochs; returns alpha ``[P, T, H, W, E]``."""
 
         def one(member):
             member, metrics = jax.lax.scan(
-                self.learner.epoch, member, None, length=self.config.world_horizon
+                self.dish.epoch, member, None, length=self.config.world_horizon
             )
             alphas = metrics["alpha"]
             return member, alphas.reshape(-1, *alphas.shape[2:])
 
         return jax.vmap(one)(members)
 
-    def score(self, state: PBTState, alphas: jax.Array, members: LearnerState) -> dict:
+    def score(self, state: PBTState, alphas: jax.Array, members: DishState) -> dict:
         config = self.config
         descriptors = jax.vmap(behaviour_descriptor)(alphas)
         novelty = jax.vmap(lambda d: knn_novelty(d, state.archive, state.archive_count, config.novelty_k))(
@@ -250,7 +266,7 @@ class PBTNCA:
         kernels = embedding_kernels()
         embed = jax.vmap(jax.vmap(lambda a: visual_embedding(territory_rgb(a), kernels)))
         diversity = median_cosine_distances(embed(alphas))
-        masses = jax.vmap(lambda w: territory(w.cells, self.learner.layout.num_species))(members.world)
+        masses = jax.vmap(lambda w: territory(w.cells, self.dish.layout.num_species))(members.world)
         present = (masses >= config.presence_mass).sum(axis=-1)
         change = jnp.abs(jnp.diff(alphas, axis=1)).mean(axis=(1, 2, 3, 4))
         frozen = change < config.frozen_change
@@ -278,7 +294,7 @@ class PBTNCA:
         )
 
     # ---------------------------------------------------- exploit, explore
-    def exploit_explore(self, key: jax.Array, members: LearnerState, fitness: jax.Array):
+    def exploit_explore(self, key: jax.Array, members: DishState, fitness: jax.Array):
         """Bottom dishes become mutated Lamarckian copies of top ones; returns (members, source)."""
         config = self.config
         population, replaced = config.population_size, config.num_replaced
@@ -317,15 +333,29 @@ class PBTNCA:
         metrics["source"] = source
         return state.replace(members=members, generation=state.generation + 1), metrics
 
-    def run(self, key: jax.Array, num_generations: int, log=None) -> tuple[PBTState, list[dict]]:
-        """``num_generations`` generations; ``log(generation, metrics)`` after each, if given."""
-        key_init, key_run = jax.random.split(key)
-        state = self.init(key_init)
-        history = []
-        for index, key_gen in enumerate(jax.random.split(key_run, num_generations)):
-            state, metrics = self.generation(state, key_gen)
-            metrics = jax.device_get(metrics)
-            history.append(metrics)
-            if log is not None:
-                log(index, metrics)
-        return state, history
+
+def make_population(config: PBTConfig) -> Population:
+    dish_config = dataclasses.replace(config.dish, env_id=config.env_id, env_kwargs=config.env_kwargs)
+    dish, _ = make_dish(dish_config)
+    return Population(dish, config)
+
+
+def make_train(config: PBTConfig, log: Callable[[dict], None] | None = None) -> Train[PBTState]:
+    """The contract's ``train``: ``num_generations`` generations, one per update.
+
+    Metrics per generation (per member where shaped ``[P]``): ``fitness``,
+    ``novelty``, ``diversity``, ``species_present``, ``dead``, ``monoculture``,
+    ``frozen``, ``change``, ``territory``, ``genes``, ``source``.
+    """
+    population = make_population(config)
+    return make_loop(
+        population.init, lambda state, index, key: population.generation(state, key),
+        config.num_updates, log,
+    )
+
+
+def make_policy(config: PBTConfig, state: RunState[PBTState]) -> Callable:
+    """``propose(cells) -> float[N, H, W, D]`` of the population's first member's species."""
+    population = make_population(config)
+    member = jax.tree.map(lambda x: x[0], state.learner.members)
+    return lambda cells: population.dish.proposals(member.params, cells)

@@ -34,7 +34,8 @@ the clip is joint, as in the reference.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -43,15 +44,22 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+import omnigym
+from omnigym.agents.lib.config import LearnerConfig, check_choice
+from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.envs.pdnca import PDNCA, PDNCAParams, PDNCAState, territory
 
 OPTIMISERS = {"adam": optax.scale_by_adam, "rmsprop": optax.scale_by_rms, "sgd": optax.identity}
 
 
-@dataclasses.dataclass(frozen=True)
-class NCAConfig:
-    """Static settings of the species' networks and of online learning."""
+@dataclass(frozen=True)
+class PDNCAConfig(LearnerConfig):
+    """The dish, the species' networks and online learning; one update is one epoch."""
 
+    env_id: str = "PDNCA-v0"
+    num_epochs: int = 256
+    #: Every species' initial learning rate.
+    learning_rate: float = 1e-3
     hidden_dim: int = 32
     num_hidden_layers: int = 0
     kernel_size: int = 3
@@ -61,9 +69,13 @@ class NCAConfig:
     steps_before_update: int = 0
     max_grad_norm: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.optimiser not in OPTIMISERS:
-            raise ValueError(f"optimiser: expected one of {sorted(OPTIMISERS)}, got {self.optimiser!r}.")
+    @property
+    def num_updates(self) -> int:
+        return self.num_epochs
+
+    def check(self) -> None:
+        super().check()
+        check_choice("optimiser", self.optimiser, OPTIMISERS)
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size: expected an odd size >= 1, got {self.kernel_size}.")
         for name in ("hidden_dim", "steps_per_update"):
@@ -85,7 +97,7 @@ class Hyperparameters:
 
 
 @struct.dataclass
-class LearnerState:
+class DishState:
     """One dish and its species' networks, as they learn."""
 
     world: PDNCAState
@@ -115,7 +127,7 @@ def _circular_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return jnp.concatenate(shifted, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
 
 
-def init_trunk(key: jax.Array, in_channels: int, config: NCAConfig) -> dict:
+def init_trunk(key: jax.Array, in_channels: int, config: PDNCAConfig) -> dict:
     k, h = config.kernel_size, config.hidden_dim
     keys = jax.random.split(key, 1 + config.num_hidden_layers)
     return {
@@ -131,10 +143,11 @@ def trunk_features(trunk: dict, cells: jax.Array) -> jax.Array:
     return features
 
 
-class PDNCALearner:
+class Dish:
     """Online selfish learning of every species in one dish (see module doc)."""
 
-    def __init__(self, env: PDNCA, config: NCAConfig = NCAConfig()):
+    def __init__(self, env: PDNCA, config: PDNCAConfig = PDNCAConfig()):
+        config.check()
         self.env = env
         self.layout = env.layout
         self.config = config
@@ -144,8 +157,9 @@ class PDNCALearner:
 
     # ---------------------------------------------------------------- setup
     def hyperparameters(
-        self, learning_rate: float | jax.Array = 1e-3, env_params: PDNCAParams | None = None
+        self, learning_rate: float | jax.Array | None = None, env_params: PDNCAParams | None = None
     ) -> Hyperparameters:
+        learning_rate = self.config.learning_rate if learning_rate is None else learning_rate
         rate = jnp.broadcast_to(jnp.asarray(learning_rate, jnp.float32), (self.layout.num_species,))
         return Hyperparameters(rate, self.env.default_params if env_params is None else env_params)
 
@@ -170,12 +184,12 @@ class PDNCALearner:
         return jax.vmap(self.optimiser.init)(params)
 
     @partial(jax.jit, static_argnums=0)
-    def init(self, key: jax.Array, hypers: Hyperparameters) -> LearnerState:
+    def init(self, key: jax.Array, hypers: Hyperparameters) -> DishState:
         """A fresh dish and fresh networks."""
         key_env, key_net = jax.random.split(key)
         _, world = self.env.reset(key_env, hypers.env)
         params = self.init_params(key_net)
-        return LearnerState(world, params, self._init_optimiser(params), hypers)
+        return DishState(world, params, self._init_optimiser(params), hypers)
 
     # --------------------------------------------------------------- forward
     def proposals(self, params: dict, cells: jax.Array) -> jax.Array:
@@ -247,7 +261,7 @@ class PDNCALearner:
         updates, opt_state = jax.vmap(self.optimiser.update)(grads, opt_state, params)
         return jax.tree.map(per_species, params, updates), opt_state
 
-    def epoch(self, state: LearnerState, _: Any = None) -> tuple[LearnerState, dict]:
+    def epoch(self, state: DishState, _: Any = None) -> tuple[DishState, dict]:
         """Free steps, differentiable steps, one selfish update per species."""
         env_params = state.hypers.env
         world, free_alpha = self.free_steps(
@@ -269,10 +283,37 @@ class PDNCALearner:
         return state.replace(world=world, params=params, opt_state=opt_state), metrics
 
     @partial(jax.jit, static_argnums=(0, 2))
-    def run(self, state: LearnerState, num_epochs: int) -> tuple[LearnerState, dict]:
+    def run(self, state: DishState, num_epochs: int) -> tuple[DishState, dict]:
         """``num_epochs`` epochs under one jit; metrics stacked over epochs."""
         return jax.lax.scan(self.epoch, state, None, length=num_epochs)
 
     @property
     def steps_per_epoch(self) -> int:
         return self.config.steps_before_update + self.config.steps_per_update
+
+
+def make_dish(config: PDNCAConfig) -> tuple[Dish, PDNCAParams]:
+    env, params = omnigym.make(config.env_id, **dict(config.env_kwargs))
+    if not isinstance(env, PDNCA):
+        raise ValueError(f"PD-NCA learners need a PD-NCA dish, got {config.env_id}.")
+    return Dish(env, config), params
+
+
+def make_train(config: PDNCAConfig, log: Callable[[dict], None] | None = None) -> Train[DishState]:
+    """The contract's ``train``: ``num_epochs`` epochs of one dish.
+
+    Metrics per epoch: ``territory``, ``loss`` and ``grad_norm`` per species,
+    ``alpha``: every step's aliveness ``[steps, H, W, E]``.
+    """
+    dish, params = make_dish(config)
+    hypers = dish.hyperparameters(env_params=params)
+    return make_loop(
+        lambda key: dish.init(key, hypers), lambda state, index, key: dish.epoch(state),
+        config.num_updates, log,
+    )
+
+
+def make_policy(config: PDNCAConfig, state: RunState[DishState]) -> Callable:
+    """``propose(cells) -> float[N, H, W, D]``: every trained species' update field."""
+    dish, _ = make_dish(config)
+    return lambda cells: dish.proposals(state.learner.params, cells)

@@ -18,7 +18,7 @@ mix and who owns the cell (Petri Dish NCA, Zhang, Risi & Darlow, 2025):
 Each species' reward is its territory ``sum_cells alpha_i``. A species with no
 territory left is extinct: it can never act again, stays in the arrays, and
 reports ``terminated`` and ``alive=False``. Everything is differentiable, so
-the in-simulation learners (``omnigym.agents.pdnca``) train through ``step_env``.
+the in-simulation learners (``omnigym.agents.nca.pdnca``) train through ``step_env``.
 
 Departures from the PyTorch reference, on purpose: the grid is a torus (the
 reference zero-pads), and the sun's update is drawn per episode and held

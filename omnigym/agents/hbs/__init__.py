@@ -1,0 +1,1 @@
+"""Hierarchical behaviour spaces (HBS) on NetHack, and the flat PPO baseline."""
