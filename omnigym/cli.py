@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from omnigym.core.compilation_cache import enable_compilation_cache
 
@@ -131,24 +132,56 @@ def cmd_train(args: argparse.Namespace) -> int:
     import json
 
     from omnigym import agents
-    from omnigym.agents import runner
+
+    if args.list:
+        return _list_learners()
+    if args.resume is None and args.learner is None:
+        print("omnigym train: name a learner (omnigym train --list shows them) or --resume DIR.",
+              file=sys.stderr)
+        return 2
+    from omnigym.agents.lib import runner
+    from omnigym.agents.lib.checkpoints import load_checkpoint
+    from omnigym.agents.lib.config import with_fields
 
     enable_compilation_cache()
     overrides = dict(args.set)
     if args.total_timesteps is not None:
         overrides["total_timesteps"] = args.total_timesteps
-    if args.preset == "cpu":
-        config = agents.cpu_config(args.learner, args.env_id)
+    if args.resume is not None:
+        saved = load_checkpoint(Path(args.resume) / "checkpoint")
+        learner, config, out = saved.learner, with_fields(saved.config, overrides), args.resume
+        print(f"Resuming {learner} in {out} after {int(saved.state.step)} of "
+              f"{config.num_updates} updates")
     else:
-        config = agents.default_config(args.learner, env_id=args.env_id)
-    for key, value in overrides.items():
-        config = agents.set_field(config, key, value)
-    out = args.out or f"runs/{args.learner}_{args.env_id}_seed{args.seed}"
-    print(f"Training {args.learner} on {args.env_id} for {config.total_timesteps:,} env steps "
-          f"({args.preset} preset); writing to {out}")
-    summary = runner.train_and_report(args.learner, config, out, args.seed, args.gif_goals)
-    brief = {k: v for k, v in summary.items() if k not in ("per_goal_greedy_success", "config")}
-    print(json.dumps(brief, indent=2))
+        learner = args.learner
+        env_id = args.env_id or agents.entry(learner).envs[0]
+        if args.preset == "cpu":
+            config = agents.cpu_config(learner, env_id)
+        else:
+            config = agents.default_config(learner, env_id=env_id)
+        config = with_fields(config, overrides)
+        out = args.out or f"runs/{learner}_{env_id}_seed{args.seed}"
+        print(f"Training {learner} on {env_id} for {config.num_updates:,} updates "
+              f"({args.preset} preset); writing to {out}")
+    summary = runner.train_and_report(
+        learner, config, out, args.seed, resume=args.resume is not None,
+        max_updates=args.max_updates, checkpoint_every=args.checkpoint_every,
+        gif_goals=args.gif_goals,
+    )
+    brief = {k: v for k, v in summary.items() if k not in ("evaluation", "config")}
+    print(json.dumps(brief, indent=2, default=str))
+    return 0
+
+
+def _list_learners() -> int:
+    from omnigym import agents
+
+    rows = [("learner", "family", "file", "envs (first: the default)")]
+    rows += [(name, e.family, "omnigym/agents/" + e.module.replace(".", "/") + ".py", ", ".join(e.envs))
+             for name, e in agents.LEARNERS.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for name, family, path, envs in rows:
+        print(f"{name:<{widths[0]}}  {family:<{widths[1]}}  {path:<{widths[2]}}  {envs}")
     return 0
 
 
@@ -174,14 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     train = sub.add_parser(
-        "train", help="train a goal-conditioned learner; saves log, checkpoint, plot and GIF"
+        "train", help="train any learner; saves log, summary and a resumable checkpoint"
     )
-    train.add_argument("learner", help="leo, ppo, pqn, pqn_her, dual_leo_ppo or dual_leo_pqn")
-    train.add_argument("--env", dest="env_id", default="Craftax-Classic-GC-v0")
+    train.add_argument("learner", nargs="?", help="a learner name (see --list)")
+    train.add_argument("--list", action="store_true", help="list the learners and exit")
+    train.add_argument("--env", dest="env_id", default=None,
+                       help="env id (default: the learner's first fitting env)")
     train.add_argument("--total-timesteps", type=int, default=None)
     train.add_argument(
         "--preset", choices=("cpu", "paper"), default="cpu",
-        help="cpu: small nets and batches for a laptop; paper: the LEO paper's settings",
+        help="cpu: a laptop-sized setting; paper: the reference's settings",
     )
     train.add_argument(
         "--set", type=parse_assignment, action="append", default=[], metavar="KEY=VALUE",
@@ -189,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", default=None, help="output folder (default runs/LEARNER_ENV_seedN)")
+    train.add_argument("--resume", default=None, metavar="DIR",
+                       help="carry on the run in DIR (its checkpoint) to the end of its budget")
+    train.add_argument("--max-updates", type=int, default=None,
+                       help="stop after this many updates (resume the rest later)")
+    train.add_argument("--checkpoint-every", type=int, default=None,
+                       help="save a checkpoint every this many updates (default: at the end)")
     train.add_argument("--gif-goals", nargs="+", default=None, help="goal names for the GIF")
     train.set_defaults(func=cmd_train)
 

@@ -54,8 +54,13 @@ def _goal(module: str, config: str, preset: dict, cpu: dict) -> Entry:
                  preset, {**_SMALL_RUN, **cpu})
 
 
-def _mean_field(module: str, config: str, preset: dict | None = None) -> Entry:
-    return Entry(f"mean_field.{module}", config, "mean_field", MEAN_FIELD_ENVS, preset or {})
+def _mean_field(module: str, config: str, preset: dict | None = None,
+                envs: tuple[str, ...] = MEAN_FIELD_ENVS) -> Entry:
+    return Entry(f"mean_field.{module}", config, "mean_field", envs, preset or {})
+
+
+#: Structural policy gradients are built for common noise: the linear-quadratic game first.
+_STRUCTURAL_ENVS = ("MFG-LinearQuadratic-v0", "MFG-BeachBar-v0", "MFG-Crowd-v0", "MFG-Macro-v0")
 
 
 def _offline(preset: dict | None = None, module: str = "relativised_options",
@@ -98,8 +103,9 @@ LEARNERS: dict[str, Entry] = {
     "degen": _ued("degen", "DEGenConfig"),
     "fictitious_play": _mean_field("fictitious_play", "FictitiousPlayConfig"),
     "mirror_descent": _mean_field("mirror_descent", "MirrorDescentConfig"),
-    "spg": _mean_field("structural_pg", "StructuralPGConfig", {"recurrent": False}),
-    "rspg": _mean_field("structural_pg", "StructuralPGConfig"),
+    "spg": _mean_field("structural_pg", "StructuralPGConfig", {"recurrent": False},
+                       _STRUCTURAL_ENVS),
+    "rspg": _mean_field("structural_pg", "StructuralPGConfig", envs=_STRUCTURAL_ENVS),
     "hbs": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-v0",)),
     "nethack_ppo": Entry("hbs.hbs", "HBSConfig", "hbs", ("NetHack-HBS-Low-v0",),
                          {"env_id": "NetHack-HBS-Low-v0", "hierarchical": False}),

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from omnigym.agents import common, leo, pqn
+from omnigym.agents.goal_discrete import leo, pqn
+from omnigym.agents.lib import goal_rollout as gr
 
 
 def test_leo_targets_match_hand_computation_on_three_goals():
@@ -30,7 +31,7 @@ def _transitions(achieved, terminated, leo_max_q, valid, action):
         "desired_goal": jax.nn.one_hot(jnp.zeros((num_steps, num_envs), int), num_goals),
         "achieved_goal": achieved,
     }
-    return common.Transition(
+    return gr.Step(
         obs=obs,
         action=action,
         reward=achieved[..., 0],
@@ -73,7 +74,7 @@ def test_leo_loss_gathers_the_taken_action_for_every_goal_and_masks_resets():
 
 
 def test_success_tracker_counts_only_the_first_goal_of_each_episode():
-    tracker = common.SuccessTracker.create(num_envs=2, num_goals=3)
+    tracker = gr.SuccessTracker.create(num_envs=2, num_goals=3)
     f, t = False, True
     steps = [  # (goal, goal_achieved, done, valid) per env
         ([0, 1], [t, f], [f, f], [t, t]),  # env 0 reaches goal 0: success

@@ -8,19 +8,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax.training.train_state import TrainState
 
-from omnigym.agents import common, continuous, leo_continuous, td3_her
+from omnigym.agents.goal_continuous import leo_dpg, td3, td3_her
+from omnigym.agents.lib import goal_rollout as gr
+from omnigym.agents.lib.optim import make_optimizer, train_state
+from omnigym.agents.lib.replay import Replay
+from omnigym.agents.lib.returns import episode_ends
 
 GOALS, ACTIONS, FEATURES, BATCH = 5, 2, 3, 8
-CONFIG = continuous.ContinuousConfig(batch_size=BATCH, hidden_sizes=(16, 16), tau=0.5)
-LEO = leo_continuous.LEOContinuous(GOALS, ACTIONS, (16, 16), goal_width=8)
+CONFIG = td3.TD3Config(batch_size=BATCH, hidden_sizes=(16, 16), tau=0.5)
+LEO = leo_dpg.LEODPG(GOALS, ACTIONS, (16, 16), goal_width=8)
 HER = td3_her.TD3HER(GOALS, ACTIONS, (16, 16), her_ratio=1.0)
 
 
 def test_episode_ends_cut_at_done_and_segment_end():
     done = jnp.array([[0, 1], [1, 0], [0, 0], [1, 0], [0, 0]], bool)  # (T=5, N=2)
-    np.testing.assert_array_equal(continuous.episode_ends(done), [[1, 0], [1, 4], [3, 4], [3, 4], [4, 4]])
+    np.testing.assert_array_equal(episode_ends(done), [[1, 0], [1, 4], [3, 4], [3, 4], [4, 4]])
 
 
 def transitions(key, steps=4, envs=2):
@@ -34,7 +37,7 @@ def transitions(key, steps=4, envs=2):
     achieved = jnp.zeros((steps, envs, GOALS)).at[1, 0, 4].set(1.0).at[3, 1, 1].set(1.0)
     truncated = jnp.zeros((steps, envs), bool).at[1, 0].set(True)
     valid = jnp.ones((steps, envs), bool).at[2, 0].set(False)
-    return common.Transition(
+    return gr.Step(
         obs=obs, action=jax.random.uniform(keys[1], (steps, envs, ACTIONS), minval=-1, maxval=1),
         reward=achieved[..., 2], achieved_goals=achieved, goal_achieved=achieved[..., 2] > 0,
         terminated=jnp.zeros((steps, envs), bool), truncated=truncated, valid=valid, extras={},
@@ -43,7 +46,7 @@ def transitions(key, steps=4, envs=2):
 
 def test_replay_keeps_next_observations_episode_ends_and_wraps():
     rollout, last_obs = transitions(jax.random.key(0))
-    replay = continuous.Replay.create(2, 2, 4, FEATURES, ACTIONS, GOALS).add(rollout, last_obs)
+    replay = Replay.create(2, 2, 4, FEATURES, ACTIONS, GOALS).add(rollout, last_obs)
     assert int(replay.filled) == 1 and int(replay.cursor) == 1
     np.testing.assert_allclose(replay.x[0, 0, 1], rollout.obs["observation"][1, 0])
     np.testing.assert_allclose(replay.x[0, 1, 4], last_obs["observation"][1])
@@ -61,15 +64,11 @@ def test_replay_keeps_next_observations_episode_ends_and_wraps():
 
 def learner_state(learner, key=jax.random.key(0)):
     rollout, last_obs = transitions(key)
-    replay = continuous.Replay.create(2, 2, 4, FEATURES, ACTIONS, GOALS).add(rollout, last_obs)
+    replay = Replay.create(2, 2, 4, FEATURES, ACTIONS, GOALS).add(rollout, last_obs)
     x = jnp.zeros((BATCH, FEATURES))
     actor, critic = learner.init(key, x, jnp.zeros((BATCH,), jnp.int32))
-    tx = continuous.make_optimizer(CONFIG)
-    return {
-        "actor": TrainState.create(apply_fn=None, params=actor, tx=tx),
-        "critic": TrainState.create(apply_fn=None, params=critic, tx=tx),
-        "actor_target": actor, "critic_target": critic, "replay": replay,
-    }
+    tx = make_optimizer(CONFIG.lr, CONFIG.max_grad_norm)
+    return td3.TD3State(train_state(actor, tx), train_state(critic, tx), actor, critic, replay)
 
 
 def leaves_differ(a, b):
@@ -79,15 +78,15 @@ def leaves_differ(a, b):
 @pytest.mark.parametrize("learner", [LEO, HER], ids=["leo", "td3_her"])
 def test_one_update_moves_critic_always_actor_and_targets_when_delayed(learner):
     state = learner_state(learner)
-    step = jax.jit(lambda s, i, k: continuous.gradient_step(s, i, k, learner, CONFIG))
+    step = jax.jit(lambda s, i, k: td3.gradient_step(s, i, k, learner, CONFIG))
     after, metrics = step(state, jnp.int32(1), jax.random.key(1))  # not an actor step
-    assert all(leaves_differ(state["critic"].params, after["critic"].params))
-    assert not any(leaves_differ(state["actor"].params, after["actor"].params))
+    assert all(leaves_differ(state.critic.params, after.critic.params))
+    assert not any(leaves_differ(state.actor.params, after.actor.params))
     assert np.isnan(metrics["actor_loss"]) and np.isfinite(metrics["critic_loss"])
     after, metrics = step(state, jnp.int32(0), jax.random.key(1))  # actor and targets too
-    assert all(leaves_differ(state["actor"].params, after["actor"].params))
-    expected = jax.tree.map(lambda t, o: 0.5 * t + 0.5 * o, state["critic_target"], after["critic"].params)
-    jax.tree.map(np.testing.assert_allclose, after["critic_target"], expected)
+    assert all(leaves_differ(state.actor.params, after.actor.params))
+    expected = jax.tree.map(lambda t, o: 0.5 * t + 0.5 * o, state.critic_target, after.critic.params)
+    jax.tree.map(np.testing.assert_allclose, after.critic_target, expected)
     assert np.isfinite(metrics["actor_loss"])
 
 
@@ -132,38 +131,38 @@ def test_her_relabels_to_goals_reached_later():
     commanded, _, _ = dataclasses.replace(HER, her_ratio=0.0).relabel(jax.random.key(0), batch)
     np.testing.assert_array_equal(commanded, [2, 2, 2])
     with pytest.raises(ValueError, match="her_ratio"):
-        dataclasses.replace(HER, her_ratio=1.5)
+        td3_her.TD3HERConfig(her_ratio=1.5).check()
 
 
-TINY = continuous.ContinuousConfig(
+TINY = td3_her.TD3HERConfig(
     num_envs=4, num_steps=10, total_timesteps=120, buffer_rollouts=3, learning_starts=2,
     gradient_steps=2, batch_size=16, hidden_sizes=(16,), eval_every=2, eval_repeats=1, eval_steps=5,
 )
 
 
-@pytest.mark.parametrize("module", [leo_continuous, td3_her], ids=["leo", "td3_her"])
+@pytest.mark.parametrize("module", [leo_dpg, td3_her], ids=["leo", "td3_her"])
 def test_training_loop_on_brax_reacher(module):
     logged = []
-    params, metrics = jax.jit(module.make_train(TINY, logged.append))(jax.random.key(0))
+    state, metrics = jax.jit(module.make_train(TINY, logged.append))(jax.random.key(0))
     metrics = jax.device_get(metrics)
     np.testing.assert_array_equal(metrics["env_steps"], [40, 80, 120])
     assert np.isnan(metrics["critic_loss"][0]) and np.isfinite(metrics["critic_loss"][1:]).all()
     greedy = metrics["greedy_success"]  # evaluated after updates 2 only (eval_every=2)
     assert np.isnan(greedy[[0, 2]]).all() and 0.0 <= greedy[1] <= 1.0
-    assert len(logged) == 3 and set(params) == {"actor", "critic"}
-    env, env_params, act = module.make_greedy_policy(TINY, params)
-    rates = common.evaluate_goals(jax.random.key(1), env, env_params, act, 1, 5)
+    assert len(logged) == 3 and int(state.step) == 3
+    env, env_params, act = module.make_policy(TINY, state)
+    rates = gr.evaluate_goals(jax.random.key(1), env, env_params, act, 1, 5)
     assert rates.shape == (env.num_goals,)
 
 
 def test_bad_configs_are_clear_errors():
     with pytest.raises(ValueError, match="policy_delay"):
-        continuous.check_config(dataclasses.replace(TINY, policy_delay=0))
+        dataclasses.replace(TINY, policy_delay=0).check()
     with pytest.raises(ValueError, match="gamma"):
-        continuous.check_config(dataclasses.replace(TINY, gamma=1.5))
+        dataclasses.replace(TINY, gamma=1.5).check()
     with pytest.raises(ValueError, match="eval_every"):
-        continuous.check_config(dataclasses.replace(TINY, eval_every=-1))
+        dataclasses.replace(TINY, eval_every=-1).check()
     with pytest.raises(ValueError, match="exploration_noise"):
-        continuous.check_config(dataclasses.replace(TINY, exploration_noise=float("nan")))
+        dataclasses.replace(TINY, exploration_noise=float("nan")).check()
     with pytest.raises(ValueError, match="continuous actions"):
-        leo_continuous.make_train(dataclasses.replace(TINY, env_id="GridWorld-GC-v0"))
+        leo_dpg.make_train(dataclasses.replace(TINY, env_id="GridWorld-GC-v0"))

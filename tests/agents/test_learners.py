@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from omnigym import agents
-from omnigym.agents import common, runner
+from omnigym.agents.lib import goal_rollout, runner
+from omnigym.agents.lib.checkpoints import load_checkpoint, save_checkpoint
+from omnigym.agents.lib.config import with_fields
+from omnigym.agents.lib.progress import ProgressLogger, to_host
 
 SOLVED = 0.85
 EVAL_STEPS = 10
@@ -55,28 +58,24 @@ CASES = {
 def grid_config(learner: str, updates: int, **extra):
     config = agents.default_config(learner, env_id="GridWorld-GC-v0")
     overrides = {**GRID, "total_timesteps": 64 * 8 * updates, **NESTED.get(learner, Q), **extra}
-    for key, value in overrides.items():
-        config = agents.set_field(config, key, value)
-    return config
+    return with_fields(config, overrides)
 
 
 @functools.cache
 def trained(case: str):
     learner, updates, extra = CASES[case]
     config = grid_config(learner, updates, **extra)
-    params, metrics = jax.jit(agents.learner_module(learner).make_train(config))(jax.random.key(0))
-    return learner, config, params, common.to_host(metrics)
+    state, metrics = jax.jit(agents.learner_module(learner).make_train(config))(jax.random.key(0))
+    return learner, config, state, to_host(metrics)
 
 
-def greedy_success(learner, config, params) -> float:
-    return float(np.mean(list(runner.evaluate(learner, config, params, seed=1).values())))
+def greedy_success(learner, config, state) -> float:
+    return float(np.mean(list(agents.learner_module(learner).evaluate(config, state, seed=1).values())))
 
 
 def test_random_policy_is_far_below_the_threshold():
-    learner, config, _, _ = trained("leo")
-    env, env_params, _ = agents.learner_module(learner).make_greedy_policy(
-        config, trained("leo")[2]
-    )
+    learner, config, state, _ = trained("leo")
+    env, env_params, _ = agents.learner_module(learner).make_policy(config, state)
     key = jax.random.key(3)
     act = lambda obs: jax.random.randint(
         jax.random.fold_in(key, obs["observation"].sum().astype(int)),
@@ -84,16 +83,16 @@ def test_random_policy_is_far_below_the_threshold():
         0,
         env.num_actions,
     )
-    rate = jax.jit(lambda k: common.evaluate_goals(k, env, env_params, act, 4, EVAL_STEPS))(key)
+    rate = jax.jit(lambda k: goal_rollout.evaluate_goals(k, env, env_params, act, 4, EVAL_STEPS))(key)
     assert float(rate.mean()) < SOLVED / 2
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_learner_solves_gridworld(case):
-    learner, config, params, metrics = trained(case)
+    learner, config, state, metrics = trained(case)
     assert metrics["env_steps"][-1] == config.total_timesteps
     assert np.all(np.isfinite(metrics["loss"]))
-    assert greedy_success(learner, config, params) >= SOLVED
+    assert greedy_success(learner, config, state) >= SOLVED
     # The live first-goal success rate climbs over training too.
     quarter = len(metrics["success_rate"]) // 4
     assert (
@@ -104,24 +103,24 @@ def test_learner_solves_gridworld(case):
 
 @pytest.mark.parametrize("case", ["leo", "dual_leo_ppo"])
 def test_checkpoint_round_trips(case, tmp_path):
-    learner, config, params, _ = trained(case)
-    runner.save_checkpoint(tmp_path, learner, config, params)
-    loaded = runner.load_checkpoint(tmp_path)
+    learner, config, state, _ = trained(case)
+    save_checkpoint(tmp_path, learner, config, state)
+    loaded = load_checkpoint(tmp_path)
     assert loaded.learner == learner and loaded.config == config
-    jax.tree.map(np.testing.assert_array_equal, jax.device_get(params), loaded.params)
-    assert greedy_success(learner, loaded.config, loaded.params) == greedy_success(
-        learner, config, params
+    jax.tree.map(np.testing.assert_array_equal, raw(state), raw(loaded.state))
+    assert greedy_success(learner, loaded.config, loaded.state) == greedy_success(
+        learner, config, state
     )
 
 
 def test_loading_a_folder_without_checkpoint_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
-        runner.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_seeds_vmap_and_stream_to_the_csv_log(tmp_path):
     config = grid_config("leo", 4)
-    logger = runner.ProgressLogger(4, tmp_path / "log.csv", num_seeds=2)
+    logger = ProgressLogger(4, tmp_path / "log.csv", num_seeds=2)
     train = jax.jit(jax.vmap(agents.learner_module("leo").make_train(config, log=logger)))
     _, metrics = train(jax.random.split(jax.random.key(0), 2))
     jax.effects_barrier()
@@ -166,23 +165,34 @@ def test_cli_train_writes_checkpoint_log_and_plot(tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env_steps"] == 64 * 8 * 20
-    assert len(summary["per_goal_greedy_success"]) == 25
+    assert len(summary["evaluation"]) == 25
     assert (out / "per_goal_success.png").stat().st_size > 0
     assert len((out / "metrics.csv").read_text().splitlines()) == 21
-    assert runner.load_checkpoint(out / "checkpoint").config.hidden_sizes == (64,)
+    assert load_checkpoint(out / "checkpoint").config.hidden_sizes == (64,)
 
 
 def test_gif_of_the_greedy_agent_on_craftax(tmp_path):
     import imageio
 
     config = agents.cpu_config("leo", "Craftax-Classic-GC-v0", hidden_sizes=(32,))
-    env, _, _ = common.make_env(config)
-    network = agents.learner_module("leo").leo_network(config, env)
-    params = {"leo": network.init(jax.random.key(0), np.zeros((1, 1345), np.float32))}
+    state = initial_state("leo", config)
     goals = ["inventory/wood_1", "block_map/WATER_left"]
-    frames = runner.save_goal_gif("leo", config, params, goals, tmp_path / "a.gif", max_steps=3)
+    frames = runner.save_goal_gif("leo", config, state, goals, tmp_path / "a.gif", max_steps=3)
     assert 2 * 2 <= frames <= 2 * (3 + 4)
     gif = imageio.mimread(tmp_path / "a.gif")
     assert len(gif) == frames and gif[0].shape[-1] in (3, 4)
     with pytest.raises(ValueError, match="unknown goal"):
-        runner.save_goal_gif("leo", config, params, ["inventory/wood_99"], tmp_path / "b.gif")
+        runner.save_goal_gif("leo", config, state, ["inventory/wood_99"], tmp_path / "b.gif")
+
+
+def initial_state(learner, config):
+    """An untrained run state of ``learner`` (no update: just the initial state)."""
+    return jax.jit(agents.learner_module(learner).make_train(config), static_argnames="num_updates")(
+        jax.random.key(0), num_updates=0
+    )[0]
+
+
+def raw(tree):
+    """``tree`` on the host with PRNG keys as their key data (comparable arrays)."""
+    is_key = lambda x: jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)  # noqa: E731
+    return jax.tree.map(lambda x: np.asarray(jax.random.key_data(x) if is_key(x) else x), tree)

@@ -7,10 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from omnigym.agents import offline
-from omnigym.agents.gciql import GCIQL, GCIQLConfig
-from omnigym.agents.hiql import HIQL, HIQLConfig
-from omnigym.agents.relativised_options import RelativisedOptions, RelativisedOptionsConfig
+from omnigym import agents
+from omnigym.agents.offline import training as offline
+from omnigym.agents.offline.gciql import GCIQL, GCIQLConfig
+from omnigym.agents.offline.hiql import HIQL, HIQLConfig
+from omnigym.agents.offline.relativised_options import RelativisedOptions, RelativisedOptionsConfig
 from omnigym.envs.pointmaze import PointMaze
 from omnigym.envs.pointmaze.datasets import CollectorConfig, collect, load_dataset, save_dataset
 from omnigym.wrappers.relabel import OfflineDataset
@@ -67,7 +68,6 @@ def test_one_update_moves_every_network_and_targets_by_tau(name, dataset):
             lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
             new.targets[network], expected,
         )
-    assert int(new.step) == 1
 
 
 def test_each_loss_term_reaches_only_its_own_networks(name, dataset):
@@ -105,28 +105,31 @@ def test_relative_options_are_translation_invariant(dataset):
         assert same == invariant
 
 
-def test_train_runs_in_chunks_with_a_callback_and_evaluates(dataset):
-    learner = LEARNERS["hiql"]
-    seen = []
-    state = offline.train(
-        learner, dataset, jax.random.key(0), 20, log_every=10,
-        callback=lambda n, state, metrics: seen.append((n, sorted(metrics))),
+def test_train_collects_its_dataset_evaluates_and_resumes(tmp_path):
+    config = agents.default_config(
+        "hiql", **SMALL, subgoal_steps=10, dataset_episodes=4, dataset_episode_length=100,
+        num_updates=4, eval_every=2, eval_episodes=1, eval_steps=20,
     )
-    assert [n for n, _ in seen] == [10, 20] and int(state.step) == 20
-    assert "value_loss" in seen[0][1]
+    train = jax.jit(agents.learner_module("hiql").make_train(config), static_argnames="num_updates")
+    state, metrics = train(jax.random.key(0))
+    assert int(state.step) == 4 and metrics["value_loss"].shape == (4,)
+    success = metrics["success_rate"]
+    assert np.isnan(success[[0, 2]]).all() and np.all((success[[1, 3]] >= 0) & (success[[1, 3]] <= 1))
+    half, first = train(jax.random.key(0), num_updates=2)
+    _, rest = train(jax.random.key(0), half, 2)
+    np.testing.assert_allclose(np.concatenate([first["value_loss"], rest["value_loss"]]),
+                               metrics["value_loss"], rtol=1e-6)
+    rates = agents.learner_module("hiql").evaluate(config, state)
+    assert sorted(rates) == [f"task_{i}" for i in range(1, 6)]
+
+
+def test_evaluation_and_bad_datasets(dataset):
+    learner = LEARNERS["hiql"]
+    state = offline.init_state(learner, jax.random.key(0), dataset)
     env = PointMaze("medium")
     tasks = jax.tree.map(lambda x: x[jnp.array([0, 2])], env.task_params())
-    success = offline.evaluate(learner, state.params, env, tasks, jax.random.key(1), 2, 20)
+    run = jax.jit(lambda key: offline.evaluate_tasks(learner, state.params, env, tasks, key, 2, 20))
+    success = run(jax.random.key(1))
     assert success.shape == (2,) and bool(jnp.all((success >= 0) & (success <= 1)))
     with pytest.raises(ValueError, match="actions have 2 dimensions"):
         offline.init_state(GCIQL(GCIQLConfig(**SMALL), action_size=3), jax.random.key(0), dataset)
-    with pytest.raises(ValueError, match="multiple of log_every"):
-        offline.train(learner, dataset, jax.random.key(0), 15, log_every=10)
-
-
-def test_learners_by_name():
-    assert isinstance(offline.make_learner("gciql", **SMALL), GCIQL)
-    relative = offline.make_learner("options_relative", **SMALL, subgoal_steps=10)
-    assert relative == LEARNERS["options_relative"]
-    with pytest.raises(ValueError, match="unknown offline learner"):
-        offline.make_learner("cql")

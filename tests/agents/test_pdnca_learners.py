@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from omnigym.agents.pbt_nca import (
+from omnigym.agents.nca.pbt_nca import (
     PBTConfig,
-    PBTNCA,
+    Population,
     SEARCH_SPACE,
     behaviour_descriptor,
     embedding_kernels,
@@ -18,7 +18,7 @@ from omnigym.agents.pbt_nca import (
     median_cosine_distances,
     visual_embedding,
 )
-from omnigym.agents.pdnca import NCAConfig, PDNCALearner
+from omnigym.agents.nca.pdnca import Dish, PDNCAConfig
 from omnigym.envs.pdnca import PDNCA, territory
 
 TINY = dict(num_species=3, height=10, width=10)
@@ -35,7 +35,7 @@ def nonzero_per_species(tree, num_species):
 @pytest.mark.parametrize("steps_per_update", [1, 3])
 def test_a_species_gets_no_gradient_from_another_species_loss(steps_per_update):
     env = PDNCA(**TINY)
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=8, steps_per_update=steps_per_update))
+    learner = Dish(env, PDNCAConfig(hidden_dim=8, steps_per_update=steps_per_update))
     state = learner.init(jax.random.key(0), learner.hyperparameters())
     checked_own = False
     for species in range(3):
@@ -61,7 +61,7 @@ def test_a_species_gets_no_gradient_from_another_species_loss(steps_per_update):
 
 def test_shared_trunk_learns_from_all_but_heads_only_from_their_own_species():
     env = PDNCA(**TINY)
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=8, share_trunk=True))
+    learner = Dish(env, PDNCAConfig(hidden_dim=8, share_trunk=True))
     state = learner.init(jax.random.key(1), learner.hyperparameters())
     grads = jax.grad(lambda p: learner.selfish_loss(p, state.world, state.hypers.env, 1)[0])(state.params)
     np.testing.assert_array_equal(nonzero_per_species(grads["head"], 3), [False, True, False])
@@ -71,7 +71,7 @@ def test_shared_trunk_learns_from_all_but_heads_only_from_their_own_species():
 
 def test_epoch_updates_only_species_that_learn():
     env = PDNCA(**TINY)
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=8, steps_before_update=2))
+    learner = Dish(env, PDNCAConfig(hidden_dim=8, steps_before_update=2))
     state = learner.init(jax.random.key(2), learner.hyperparameters(jnp.asarray([1e-2, 0.0, 1e-2])))
     new, metrics = learner.epoch(state)
     moved = nonzero_per_species(jax.tree.map(jnp.subtract, new.params, state.params), 3)
@@ -91,7 +91,7 @@ def test_learning_species_outgrow_frozen_ones():
     ~139 vs ~41; without learning the same dishes end ~82 vs ~41).
     """
     env = PDNCA(num_species=2, height=16, width=16)
-    learner = PDNCALearner(env)
+    learner = Dish(env)
     final = {}
     for learning in (0, 1):
         rates = jnp.zeros(2).at[learning].set(1e-2)
@@ -106,19 +106,19 @@ def test_learning_species_outgrow_frozen_ones():
 
 def test_run_is_deterministic_and_config_errors_are_clear():
     env = PDNCA(**TINY)
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=8))
+    learner = Dish(env, PDNCAConfig(hidden_dim=8))
     runs = [learner.run(learner.init(jax.random.key(3), learner.hyperparameters()), 3) for _ in range(2)]
     jax.tree.map(np.testing.assert_array_equal, *jax.device_get(runs))
     with pytest.raises(ValueError, match="optimiser"):
-        NCAConfig(optimiser="lbfgs")
+        PDNCAConfig(optimiser="lbfgs").check()
     with pytest.raises(ValueError, match="kernel_size"):
-        NCAConfig(kernel_size=4)
+        PDNCAConfig(kernel_size=4).check()
     with pytest.raises(ValueError, match="steps_per_update"):
-        NCAConfig(steps_per_update=0)
+        PDNCAConfig(steps_per_update=0).check()
     with pytest.raises(ValueError, match="population_size"):
-        PBTConfig(population_size=1)
+        PBTConfig(population_size=1).check()
     with pytest.raises(ValueError, match="no parents"):
-        PBTConfig(population_size=2, replace_fraction=1.0)
+        PBTConfig(population_size=2, replace_fraction=1.0).check()
 
 
 # ---------------------------------------------------------------- PBT-NCA
@@ -157,7 +157,7 @@ def tiny_pbt():
         population_size=4, world_horizon=3, exploit_interval=1, archive_top_m=2, novelty_k=2,
         mutation_probability=1.0,
     )
-    return PBTNCA(PDNCALearner(env, NCAConfig(hidden_dim=8)), config)
+    return Population(Dish(env, PDNCAConfig(hidden_dim=8)), config)
 
 
 def test_one_pbt_generation_end_to_end(tiny_pbt):
@@ -201,7 +201,7 @@ def test_dead_monoculture_and_frozen_dishes_are_detected(tiny_pbt):
     mono = mono.at[2, ..., 0].set(1.0 - mono[2, ..., 1])
     members = state.members.replace(world=state.members.world.replace(cells=mono))
     config = PBTConfig(population_size=4, world_horizon=3, collapse_penalty=10.0)
-    pbt = PBTNCA(tiny_pbt.learner, config)
+    pbt = Population(tiny_pbt.dish, config)
     alphas = jnp.repeat(members.world.cells[:, None, ..., :4], 3, axis=1)
     # Dishes 0 and 2 move (their pattern shifts every frame); 1 and 3 stand still.
     moving = jnp.stack([jnp.roll(alphas[:, t], t, axis=1) for t in range(3)], axis=1)
@@ -215,7 +215,7 @@ def test_dead_monoculture_and_frozen_dishes_are_detected(tiny_pbt):
 
 
 def test_circular_conv_matches_lax_conv_on_wrapped_input():
-    from omnigym.agents.pdnca import _circular_conv
+    from omnigym.agents.nca.pdnca import _circular_conv
 
     x = jax.random.normal(jax.random.key(0), (7, 9, 5))
     kernel = jax.random.normal(jax.random.key(1), (3, 3, 5, 4))

@@ -5,9 +5,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 
 F, T = False, True
+
+
+def advantages_of(*args):
+    """The advantages of the shared GAE (its returns are advantages + values)."""
+    return gae(*args)[0]
 
 
 def arrays(*values):
@@ -18,7 +24,7 @@ def test_gae_and_positive_value_loss_by_hand():
     rewards, values, next_values, terminated = arrays(
         [0.0, 0.0, 1.0], [0.5, 0.6, 0.8], [0.6, 0.8, 0.0], [F, F, T]
     )
-    advantages = scores.gae(rewards, values, next_values, terminated, terminated, 0.9, 0.5)
+    advantages = advantages_of(rewards, values, next_values, terminated, terminated, 0.9, 0.5)
     # deltas 0.04, 0.12, 0.2; A2 = 0.2, A1 = 0.12 + 0.45 * 0.2, A0 = 0.04 + 0.45 * A1
     np.testing.assert_allclose(advantages, [0.1345, 0.21, 0.2], rtol=1e-5)
     assert float(scores.positive_value_loss(advantages)) == pytest.approx(0.5445 / 3, rel=1e-5)
@@ -34,13 +40,13 @@ def test_truncation_bootstraps_and_episode_ends_cut_the_chain():
         [0.0, 0.0, 0.0, 1.0], [0.3, 0.5, 0.2, 0.6], [0.5, 0.7, 0.6, 0.4]
     )
     terminated, dones = arrays([F, F, F, F], [F, T, F, F])
-    advantages = scores.gae(rewards, values, next_values, terminated, dones, 1.0, 1.0)
+    advantages = advantages_of(rewards, values, next_values, terminated, dones, 1.0, 1.0)
     np.testing.assert_allclose(
         advantages, [0.7 - 0.3, 0.7 - 0.5, 1.0 + 0.4 - 0.2, 1.0 + 0.4 - 0.6], rtol=1e-5
     )
     # A termination at step 1 instead drops the bootstrap there.
     terminated = jnp.asarray([F, T, F, F])
-    advantages = scores.gae(rewards, values, next_values, terminated, dones, 1.0, 1.0)
+    advantages = advantages_of(rewards, values, next_values, terminated, dones, 1.0, 1.0)
     np.testing.assert_allclose(advantages[:2], [-0.3, -0.5], rtol=1e-5)
 
 
@@ -60,7 +66,7 @@ def test_mna_by_hand():
         rewards, zeros, zeros, terminated, terminated, 1.0, 0.5, solved=False
     )
     assert float(unsolved) == 0.0
-    gae = scores.gae(rewards, zeros, zeros, terminated, terminated, 1.0, 0.5)
+    gae = advantages_of(rewards, zeros, zeros, terminated, terminated, 1.0, 0.5)
     np.testing.assert_allclose(gae, [-0.025, -0.45, 0.1], atol=1e-6)
 
 
@@ -103,7 +109,7 @@ def test_mna_is_zero_when_returns_only_grow_and_gae_when_they_only_fall():
     mna = scores.mna_advantages(rewards, zeros, zeros, flags, flags, 0.99, 0.9)
     np.testing.assert_allclose(mna, 0.0, atol=1e-7)
     mna = scores.mna_advantages(-rewards, zeros, zeros, flags, flags, 0.99, 0.9)
-    gae = scores.gae(-rewards, zeros, zeros, flags, flags, 0.99, 0.9)
+    gae = advantages_of(-rewards, zeros, zeros, flags, flags, 0.99, 0.9)
     np.testing.assert_allclose(mna, gae, rtol=1e-5)
 
 

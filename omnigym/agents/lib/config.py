@@ -12,15 +12,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from flax.core import FrozenDict
 
 C = TypeVar("C")
 
 #: Fields that must be at least 1 wherever a config has them.
 POSITIVE = (
     "num_envs", "num_steps", "total_timesteps", "minibatch_size", "num_epochs", "batch_size",
-    "num_iterations", "num_paths", "eval_every", "buffer_rollouts", "gradient_steps",
+    "num_iterations", "num_paths", "eval_paths", "buffer_rollouts", "gradient_steps",
     "policy_delay", "num_generations",
 )
 #: Fields that must lie in [0, 1] wherever a config has them.
@@ -32,7 +35,13 @@ class LearnerConfig:
     """What every learner's config holds: the env it trains on."""
 
     env_id: str = ""
-    env_kwargs: dict = field(default_factory=dict)
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Frozen and hashable all the way down, so a config can be a static jit argument.
+        object.__setattr__(self, "env_kwargs", FrozenDict(
+            {k: tuple(v) if isinstance(v, list) else v for k, v in dict(self.env_kwargs).items()}
+        ))
 
     @property
     def num_updates(self) -> int:
@@ -118,7 +127,7 @@ def with_fields(config: C, overrides: dict) -> C:
 
 def coerce(value: Any, like: Any) -> Any:
     """``value`` in the form of the field's current value ``like`` (JSON and CLI give lists)."""
-    if dataclasses.is_dataclass(like) and isinstance(value, dict):
+    if dataclasses.is_dataclass(like) and isinstance(value, Mapping):
         return from_dict(type(like), value)
     if isinstance(like, tuple) and isinstance(value, (list, tuple)):
         return tuple(coerce(v, like[0]) if like else v for v in value)
@@ -128,7 +137,16 @@ def coerce(value: Any, like: Any) -> Any:
 
 
 def to_dict(config: Any) -> dict:
-    return dataclasses.asdict(config)
+    """``config`` as plain JSON-ready values (nested configs as dicts)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            value = to_dict(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[f.name] = value
+    return out
 
 
 def from_dict(cls: type[C], values: dict) -> C:

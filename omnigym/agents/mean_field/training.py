@@ -39,6 +39,11 @@ class MeanFieldConfig(LearnerConfig):
     def num_updates(self) -> int:
         return self.num_iterations
 
+    def check(self) -> None:
+        super().check()
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be positive, got {self.eval_every}.")
+
 
 @struct.dataclass
 class MeanFieldState:
