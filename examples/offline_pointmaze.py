@@ -6,27 +6,29 @@ Builds (or loads, with ``--dataset``) a navigate dataset in OGBench's format,
 trains ``gciql``, ``hiql``, ``options`` or ``options_relative`` with the
 shared offline loop, and prints the success rate on the five evaluation
 tasks every ``--eval-every`` updates. ``--json`` saves the final figures.
+``omnigym train gciql --set dataset=FILE`` runs the same loop.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from omnigym.agents import offline
-from omnigym.envs.pointmaze import PointMaze
-from omnigym.envs.pointmaze.datasets import CollectorConfig, load_dataset, make_dataset
-from omnigym.wrappers.relabel import OfflineDataset
+from omnigym import agents
+from omnigym.envs.pointmaze.datasets import CollectorConfig, make_dataset
+
+LEARNERS = [name for name, entry in agents.LEARNERS.items() if entry.family == "offline"]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layout", default="medium", choices=["medium", "large", "giant"])
-    parser.add_argument("--learner", default="hiql", choices=offline.LEARNER_NAMES)
+    parser.add_argument("--learner", default="hiql", choices=LEARNERS)
     parser.add_argument("--dataset", type=Path, default=None,
                         help="an OGBench-format .npz to load, or to build there if missing")
     parser.add_argument("--episodes", type=int, default=None,
@@ -42,28 +44,31 @@ def main(argv: list[str] | None = None) -> dict:
 
     path = args.dataset or Path(f"pointmaze-{args.layout}-navigate-{args.episodes or 'full'}.npz")
     if not path.exists():
-        config = CollectorConfig(args.layout, "navigate", num_episodes=args.episodes)
-        make_dataset(path, config, seed=args.seed, validation=False)
-    dataset = OfflineDataset.from_transitions(load_dataset(path))
-    print(f"{dataset.size:,} transitions from {path}")
-
-    learner = offline.make_learner(
-        args.learner, hidden_sizes=(args.hidden,) * 3, batch_size=args.batch_size
+        collector = CollectorConfig(args.layout, "navigate", num_episodes=args.episodes)
+        make_dataset(path, collector, seed=args.seed, validation=False)
+    config = agents.default_config(
+        args.learner, env_kwargs={"layout": args.layout}, dataset=str(path),
+        num_updates=args.updates, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+        hidden_sizes=(args.hidden,) * 3, batch_size=args.batch_size,
     )
-    env = PointMaze(args.layout)
-    tasks = env.task_params()
     curve = []
 
-    def report(done, state, metrics):
-        success = np.asarray(offline.evaluate(
-            learner, state.params, env, tasks, jax.random.key(done), args.eval_episodes, 1000))
-        curve.append(float(success.mean()))
-        print(f"{done:7d} updates  success rate {success.mean():.2f}  per task {success.round(2)}  "
-              f"value loss {metrics.get('value_loss', metrics.get('high_value_loss')):.3f}", flush=True)
+    def report(metrics: dict) -> None:
+        success = float(metrics["success_rate"])
+        if not math.isnan(success):
+            curve.append(success)
+            loss = metrics.get("value_loss", metrics.get("high_value_loss"))
+            print(f"{len(curve) * args.eval_every:7d} updates  success rate {success:.2f}  "
+                  f"value loss {float(loss):.3f}", flush=True)
 
-    offline.train(learner, dataset, jax.random.key(args.seed), args.updates, args.eval_every, report)
+    module = agents.learner_module(args.learner)
+    state, _ = jax.jit(module.make_train(config, log=report))(jax.random.key(args.seed))
+    jax.effects_barrier()
+    per_task = module.evaluate(config, state, args.seed)
+    print("per task", {k: round(v, 2) for k, v in per_task.items()})
     result = {"layout": args.layout, "learner": args.learner, "updates": args.updates,
-              "success_rate": curve[-1], "curve": curve}
+              "success_rate": curve[-1], "curve": curve,
+              "final_per_task": per_task, "final_mean": float(np.mean(list(per_task.values())))}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

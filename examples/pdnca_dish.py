@@ -12,7 +12,7 @@ import argparse
 import jax
 import numpy as np
 
-from omnigym.agents.pdnca import NCAConfig, PDNCALearner
+from omnigym.agents.nca.pdnca import Dish, PDNCAConfig
 from omnigym.envs.pdnca import PDNCA, blend_rgb, save_video, to_image
 
 
@@ -30,11 +30,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     env = PDNCA(num_species=args.species, height=args.side, width=args.side)
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=args.hidden_dim, share_trunk=args.share_trunk))
-    state = learner.init(jax.random.key(args.seed), learner.hyperparameters(args.learning_rate))
+    config = PDNCAConfig(hidden_dim=args.hidden_dim, share_trunk=args.share_trunk,
+                         learning_rate=args.learning_rate)
+    dish = Dish(env, config)
+    state = dish.init(jax.random.key(args.seed), dish.hyperparameters())
     frames, chunk = [], max(1, args.epochs // 10)
     for start in range(0, args.epochs, chunk):
-        state, metrics = learner.run(state, min(chunk, args.epochs - start))
+        state, metrics = dish.run(state, min(chunk, args.epochs - start))
         alphas = np.asarray(metrics["alpha"]).reshape(-1, *metrics["alpha"].shape[2:])
         frames += [to_image(blend_rgb(a), args.scale) for a in alphas]
         shares = np.asarray(metrics["territory"][-1]) / env.layout.num_cells

@@ -20,9 +20,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import omnigym
 from omnigym import benchmarking
 from omnigym.agents.mean_field import exact, structural_pg
+from omnigym.agents.mean_field.training import make_game
 from omnigym.core.compilation_cache import enable_compilation_cache
 
 
@@ -39,23 +39,25 @@ def main() -> None:
     args = parser.parse_args()
     enable_compilation_cache()
 
-    game, params = omnigym.make("MFG-Macro-v0", num_wealth=args.num_wealth, horizon=args.horizon)
     config = structural_pg.StructuralPGConfig(
+        env_id="MFG-Macro-v0", env_kwargs={"num_wealth": args.num_wealth, "horizon": args.horizon},
         recurrent=True, num_iterations=args.iterations, num_paths=args.paths, gamma=0.95,
-        learning_rate=args.learning_rate, eval_every=args.iterations // 4, eval_paths=4,
+        learning_rate=args.learning_rate, eval_every=max(1, args.iterations // 4), eval_paths=4,
     )
-    weights, metrics = jax.jit(structural_pg.make_train(game, params, config))(jax.random.key(args.seed))
-    print("exploitability every", config.eval_every, "iterations:", np.round(metrics["exploitability"], 3))
-    print("population return:", np.round(metrics["population_return"], 3))
+    game, params = make_game(config)
+    state, metrics = jax.jit(structural_pg.make_train(config))(jax.random.key(args.seed))
+    evaluated = np.isfinite(np.asarray(metrics["exploitability"]))
+    exploitability = np.asarray(metrics["exploitability"])[evaluated]
+    population_return = np.asarray(metrics["population_return"])[evaluated]
+    print("exploitability every", config.eval_every, "iterations:", np.round(exploitability, 3))
+    print("population return:", np.round(population_return, 3))
 
-    _, carry0, policy_fn_of = structural_pg.make_policy(game, params, config)
-    paths = exact.rollouts(
-        jax.random.key(args.seed + 1), game, params, policy_fn_of(weights), carry0, num_paths=4
-    )
+    policy_fn, carry0 = structural_pg.make_policy(config, state)
+    paths = exact.rollouts(jax.random.key(args.seed + 1), game, params, policy_fn, carry0, num_paths=4)
     summary = {
         "settings": vars(args) | {"results": str(args.results)},
-        "exploitability": np.asarray(metrics["exploitability"]).tolist(),
-        "population_return": np.asarray(metrics["population_return"]).tolist(),
+        "exploitability": exploitability.tolist(),
+        "population_return": population_return.tolist(),
         "mean_interest_rate": float(paths.observations[..., 0].mean()),
         "mean_wage": float(paths.observations[..., 1].mean()),
     }

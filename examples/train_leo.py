@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from omnigym import agents
-from omnigym.agents import runner
+from omnigym.agents.lib import runner
 from omnigym.core.compilation_cache import enable_compilation_cache
 
 GOALS = ["inventory/wood_1", "block_map/TREE_up", "block_map/WATER_left"]
@@ -29,10 +29,10 @@ def main() -> None:
     args = parser.parse_args()
     enable_compilation_cache()
     config = agents.cpu_config("leo", args.env_id, total_timesteps=args.total_timesteps)
-    summary = runner.train_and_report("leo", config, args.out, args.seed, args.goals)
-    best = sorted(summary["per_goal_greedy_success"].items(), key=lambda kv: -kv[1])[:10]
+    summary = runner.train_and_report("leo", config, args.out, args.seed, gif_goals=args.goals)
+    best = sorted(summary["evaluation"].items(), key=lambda kv: -kv[1])[:10]
     print(
-        f"live success {summary['live_success_rate']:.3f}, greedy success over all goals "
+        f"live success {summary['final']['success_rate']:.3f}, greedy success over all goals "
         f"{summary['greedy_success_rate']:.3f}; best goals:"
     )
     for name, rate in best:

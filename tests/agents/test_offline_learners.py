@@ -114,6 +114,7 @@ def test_train_collects_its_dataset_evaluates_and_resumes(tmp_path):
     state, metrics = train(jax.random.key(0))
     assert int(state.step) == 4 and metrics["value_loss"].shape == (4,)
     success = metrics["success_rate"]
+    success = np.asarray(success)
     assert np.isnan(success[[0, 2]]).all() and np.all((success[[1, 3]] >= 0) & (success[[1, 3]] <= 1))
     half, first = train(jax.random.key(0), num_updates=2)
     _, rest = train(jax.random.key(0), half, 2)
