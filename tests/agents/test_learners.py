@@ -107,7 +107,8 @@ def test_checkpoint_round_trips(case, tmp_path):
     save_checkpoint(tmp_path, learner, config, state)
     loaded = load_checkpoint(tmp_path)
     assert loaded.learner == learner and loaded.config == config
-    jax.tree.map(np.testing.assert_array_equal, raw(state), raw(loaded.state))
+    for saved, restored in zip(raw(state), raw(loaded.state), strict=True):
+        np.testing.assert_array_equal(saved, restored)
     assert greedy_success(learner, loaded.config, loaded.state) == greedy_success(
         learner, config, state
     )
@@ -192,7 +193,7 @@ def initial_state(learner, config):
     )[0]
 
 
-def raw(tree):
-    """``tree`` on the host with PRNG keys as their key data (comparable arrays)."""
+def raw(tree) -> list:
+    """The leaves of ``tree`` on the host, PRNG keys as their key data (comparable arrays)."""
     is_key = lambda x: jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)  # noqa: E731
-    return jax.tree.map(lambda x: np.asarray(jax.random.key_data(x) if is_key(x) else x), tree)
+    return [np.asarray(jax.random.key_data(x) if is_key(x) else x) for x in jax.tree.leaves(tree)]

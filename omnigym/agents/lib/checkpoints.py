@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from omnigym.agents.lib.config import from_dict, to_dict
@@ -74,5 +75,5 @@ def state_structure(module: Any, config: Any) -> Any:
     """The shapes and dtypes of ``module``'s run state under ``config``, without running it."""
     train = module.make_train(config)
     if not getattr(module, "JITTABLE", True):
-        return train(jax.random.key(0), num_updates=0)[0]
+        return jax.tree.map(jnp.asarray, train(jax.random.key(0), num_updates=0)[0])
     return jax.eval_shape(lambda key: train(key, num_updates=0)[0], jax.random.key(0))

@@ -21,6 +21,13 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(np.asarray, tree)
 
 
+def mean_of(value: Any) -> float:
+    """The mean of a metric's finite entries (NaN where there are none)."""
+    finite = np.asarray(value, np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 class ProgressLogger:
     """Host-side sink of per-update metrics: a progress bar and a CSV file.
 
@@ -51,8 +58,7 @@ class ProgressLogger:
         self._file = None
 
     def __call__(self, metrics: dict) -> None:
-        self._pending.append({k: float(np.nanmean(np.asarray(v))) if np.size(v) else float("nan")
-                              for k, v in metrics.items()})
+        self._pending.append({k: mean_of(v) for k, v in metrics.items()})
         if len(self._pending) < self.num_seeds:
             return
         row = {k: float(np.mean([p[k] for p in self._pending])) for k in self._pending[0]}
