@@ -29,13 +29,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from omnigym import benchmarking
-from omnigym.agents import common, continuous, leo_continuous, td3_her
+from omnigym.agents.goal_continuous import leo_dpg, td3, td3_her
+from omnigym.agents.lib import goal_rollout
 
 RESULTS = Path(__file__).parent / "results"
-LEARNERS = {"leo_continuous": leo_continuous, "td3_her": td3_her}
+#: Result keys as the recorded runs name them ("leo_continuous" is the learner ``leo_dpg``).
+LEARNERS = {"leo_continuous": leo_dpg, "td3_her": td3_her}
 
 
-def run(name: str, config: continuous.ContinuousConfig, seed: int) -> dict:
+def run(name: str, config: td3_her.TD3HERConfig, seed: int) -> dict:
     """Train one learner for one seed; the greedy-success curve and wall times."""
     train = jax.jit(LEARNERS[name].make_train(config))
     start = time.perf_counter()
@@ -63,9 +65,9 @@ def run(name: str, config: continuous.ContinuousConfig, seed: int) -> dict:
     return result
 
 
-def constant_torques(config: continuous.ContinuousConfig, seed: int) -> dict:
+def constant_torques(config: td3_her.TD3HERConfig, seed: int) -> dict:
     """Greedy success of every constant torque in {-1, -0.5, 0, 0.5, 1}^2, in one jitted call."""
-    env, env_params, _ = continuous.make_env(config)
+    env, env_params, _ = td3.make_env(config)
     levels = (-1.0, -0.5, 0.0, 0.5, 1.0)
     torques = jnp.asarray([(a, b) for a in levels for b in levels])
 
@@ -73,7 +75,7 @@ def constant_torques(config: continuous.ContinuousConfig, seed: int) -> dict:
     def success_rates(key):
         def one(torque):
             act = lambda obs: jnp.broadcast_to(torque, (obs["observation"].shape[0],) + torque.shape)
-            return common.evaluate_goals(key, env, env_params, act, config.eval_repeats,
+            return goal_rollout.evaluate_goals(key, env, env_params, act, config.eval_repeats,
                                          config.eval_steps).mean()
 
         return jax.vmap(one)(torques)
@@ -127,7 +129,7 @@ def main() -> None:
     suffix = f"_{args.tag}" if args.tag else ""
 
     config = dataclasses.replace(
-        continuous.ContinuousConfig(), total_timesteps=args.total_timesteps,
+        td3_her.TD3HERConfig(), total_timesteps=args.total_timesteps,
         eval_every=args.eval_every, eval_repeats=args.eval_repeats, env_kwargs=args.env_kwargs,
     )
     if args.constant_torques:

@@ -1,6 +1,6 @@
 """Learning curves of LEO, PPO, PQN+HER and Dual-LEO (PPO) on goal-conditioned Craftax.
 
-Each learner runs its CPU preset (``omnigym.agents.CPU_PRESETS``: 64 envs x 16
+Each learner runs its CPU preset (``omnigym.agents.LEARNERS[name].cpu``: 64 envs x 16
 steps per update, two 256-unit layers) for the same env-step budget. The
 curve is the live success rate of the notes (first goal of each episode,
 averaged over the goals attempted); after training every goal is evaluated
@@ -21,7 +21,8 @@ import jax
 import numpy as np
 
 from omnigym import agents, benchmarking
-from omnigym.agents import runner
+from omnigym.agents.lib import runner
+from omnigym.agents.lib.config import to_dict
 from omnigym.core.compilation_cache import enable_compilation_cache
 
 LEARNERS = ("leo", "ppo", "pqn_her", "dual_leo_ppo")
@@ -70,8 +71,8 @@ def main() -> None:
             eval_repeats=args.eval_repeats,
             eval_steps=args.eval_steps,
         )
-        params, metrics, seconds = runner.train(learner, config, args.seed)
-        per_goal = runner.evaluate(learner, config, params, args.seed)
+        state, metrics, seconds = runner.run(learner, config, args.seed)
+        per_goal = agents.learner_module(learner).evaluate(config, state, args.seed)
         keep = np.unique(np.linspace(0, len(metrics["env_steps"]) - 1, args.points).astype(int))
         results[learner] = {
             "label": LABELS[learner],
@@ -85,7 +86,7 @@ def main() -> None:
                 "env_steps": metrics["env_steps"][keep].tolist(),
                 "success_rate": np.round(metrics["success_rate"][keep], 4).tolist(),
             },
-            "config": runner.config_to_dict(config),
+            "config": to_dict(config),
         }
         print(
             f"{LABELS[learner]}: live success {results[learner]['final_success_rate']:.3f}, "

@@ -21,7 +21,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import omnigym
 from omnigym import benchmarking
 from omnigym.agents.mean_field import fictitious_play, mirror_descent, structural_pg
 from omnigym.core.compilation_cache import enable_compilation_cache
@@ -31,18 +30,16 @@ GAMES = ("MFG-LinearQuadratic-v0", "MFG-BeachBar-v0")
 OMD_LEARNING_RATE = {"MFG-LinearQuadratic-v0": 0.01, "MFG-BeachBar-v0": 1.0}
 
 
-def trainers(game_id: str, game, params, args) -> dict:
-    every = args.eval_every
-    pg = dict(num_iterations=args.iterations, eval_every=every, num_paths=args.paths,
-              eval_paths=args.eval_paths, learning_rate=args.pg_learning_rate, hidden=args.hidden)
+def trainers(game_id: str, args) -> dict:
+    shared = dict(env_id=game_id, num_iterations=args.iterations, eval_every=args.eval_every,
+                  num_paths=args.paths, eval_paths=args.eval_paths)
+    pg = dict(shared, learning_rate=args.pg_learning_rate, hidden=args.hidden)
     return {
-        "RSPG": structural_pg.make_train(game, params, structural_pg.StructuralPGConfig(recurrent=True, **pg)),
-        "SPG": structural_pg.make_train(game, params, structural_pg.StructuralPGConfig(recurrent=False, **pg)),
-        "fictitious play": fictitious_play.make_train(game, params, fictitious_play.FictitiousPlayConfig(
-            num_iterations=args.iterations, num_paths=args.paths, eval_every=every)),
-        "OMD": mirror_descent.make_train(game, params, mirror_descent.MirrorDescentConfig(
-            num_iterations=args.iterations, num_paths=args.paths, eval_every=every,
-            learning_rate=OMD_LEARNING_RATE[game_id])),
+        "RSPG": structural_pg.make_train(structural_pg.StructuralPGConfig(recurrent=True, **pg)),
+        "SPG": structural_pg.make_train(structural_pg.StructuralPGConfig(recurrent=False, **pg)),
+        "fictitious play": fictitious_play.make_train(fictitious_play.FictitiousPlayConfig(**shared)),
+        "OMD": mirror_descent.make_train(mirror_descent.MirrorDescentConfig(
+            **shared, learning_rate=OMD_LEARNING_RATE[game_id])),
     }
 
 
@@ -55,8 +52,9 @@ def run(train, seed: int) -> dict:
     start = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(key))
     train_s = time.perf_counter() - start
+    curve = np.asarray(metrics["exploitability"])
     return {"compile_s": compile_s, "train_s": train_s,
-            "exploitability": np.asarray(metrics["exploitability"]).tolist()}
+            "exploitability": curve[np.isfinite(curve)].tolist()}
 
 
 def main() -> None:
@@ -75,9 +73,8 @@ def main() -> None:
     report = {"settings": {k: v for k, v in vars(args).items() if k != "out"},
               "omd_learning_rate": OMD_LEARNING_RATE, "games": {}}
     for game_id in GAMES:
-        game, params = omnigym.make(game_id)
         results = {}
-        for method, train in trainers(game_id, game, params, args).items():
+        for method, train in trainers(game_id, args).items():
             runs = [run(train, seed) for seed in args.seeds]
             curves = np.array([r["exploitability"] for r in runs])
             seconds = float(np.mean([r["train_s"] for r in runs]))

@@ -3,7 +3,7 @@
 1. Steps per second with random actions: plain NLE (``NetHackScore-v0``,
    the native anchor), the behaviour-space env (``NetHack-HBS-v0``), and
    Gymnasium's async vector env of it (``--num-envs`` workers).
-2. HBS and flat PPO (``omnigym.agents.hbs``), each trained for
+2. HBS and flat PPO (``omnigym.agents.hbs.hbs``), each trained for
    ``--timesteps`` env steps; finished episodes' score, deepest level and
    cells explored are averaged over the last ``--last-episodes`` episodes.
 
@@ -15,14 +15,15 @@ Writes ``benchmarks/results/nethack_hbs_<backend>.{json,png}``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 import gymnasium
+import jax
 import numpy as np
 
 from omnigym import benchmarking
+from omnigym.agents.lib.config import to_dict
 
 
 def steps_per_s(env, steps: int, seed: int = 0) -> float:
@@ -60,10 +61,12 @@ def throughput(steps: int, num_envs: int) -> dict:
 
 
 def train(hierarchical: bool, args) -> dict:
-    from omnigym.agents.hbs import HBSConfig, HBSLearner
+    from omnigym import agents
+    from omnigym.agents.hbs import hbs
 
-    config = HBSConfig(hierarchical=hierarchical, num_envs=args.num_envs, num_steps=args.num_steps,
-                       total_timesteps=args.timesteps, seed=args.seed)
+    name = "hbs" if hierarchical else "nethack_ppo"
+    config = agents.default_config(name, num_envs=args.num_envs, num_steps=args.num_steps,
+                                   total_timesteps=args.timesteps)
     curve = []
     start = time.perf_counter()
 
@@ -71,12 +74,13 @@ def train(hierarchical: bool, args) -> dict:
         curve.append({**entry, "seconds": time.perf_counter() - start})
         print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items()}, flush=True)
 
-    _, episodes = HBSLearner(config).train(log)
+    episodes: list[dict] = []
+    hbs.make_train(config, log, episodes.append)(jax.random.key(args.seed))
     seconds = time.perf_counter() - start
     last = episodes[-args.last_episodes:]
     mean = lambda key: float(np.mean([e[key] for e in last])) if last else float("nan")  # noqa: E731
     return {
-        "config": dataclasses.asdict(config),
+        "config": to_dict(config),
         "train_seconds": seconds,
         "env_steps_per_s_while_training": args.timesteps / seconds,
         "episodes": len(episodes),

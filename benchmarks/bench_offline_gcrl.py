@@ -28,37 +28,35 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from omnigym import benchmarking
-from omnigym.agents import offline
-from omnigym.envs.pointmaze import PointMaze
+from omnigym import agents, benchmarking
 from omnigym.envs.pointmaze.datasets import CollectorConfig, load_dataset, make_dataset
-from omnigym.wrappers.relabel import OfflineDataset
 
 RESULTS = Path(__file__).parent / "results"
+LEARNERS = [name for name, entry in agents.LEARNERS.items() if entry.family == "offline"]
 
 
-def build_dataset(layout: str, directory: Path) -> tuple[OfflineDataset, float]:
+def build_dataset(layout: str, directory: Path) -> tuple[Path, int, float]:
     start = time.perf_counter()
     path = make_dataset(directory / f"pointmaze-{layout}-navigate-v0.npz",
                         CollectorConfig(layout, "navigate"), seed=0, validation=False)[0]
     seconds = time.perf_counter() - start
-    return OfflineDataset.from_transitions(load_dataset(path)), seconds
+    return path, len(load_dataset(path)["actions"]), seconds
 
 
-def run(learner, dataset, env, tasks, seed: int, updates: int, eval_every: int, episodes: int) -> dict:
-    curve = []
+def run(name: str, config, seed: int, eval_every: int) -> dict:
+    """Train in chunks of ``eval_every`` updates (the run state carries on), scoring each task."""
+    module = agents.learner_module(name)
+    train = jax.jit(module.make_train(config), static_argnames="num_updates")
+    curve, state = [], None
     start = time.perf_counter()
-
-    def evaluate(done, state, metrics):
-        success = offline.evaluate(learner, state.params, env, tasks, jax.random.key(10_000 + done),
-                                   episodes, 1000)
-        curve.append({"updates": done, "success_rate": float(success.mean()),
-                      "success_rate_per_task": np.asarray(success).round(3).tolist(),
+    for done in range(eval_every, config.num_updates + 1, eval_every):
+        state, _ = train(jax.random.key(seed), state, eval_every)
+        per_task = np.asarray(list(module.evaluate(config, state, 10_000 + done).values()))
+        curve.append({"updates": done, "success_rate": float(per_task.mean()),
+                      "success_rate_per_task": per_task.round(3).tolist(),
                       "seconds": time.perf_counter() - start})
-        print(f"  seed {seed} {done:6d} updates  success {float(success.mean()):.2f} "
-              f"{np.asarray(success).round(2)}  {time.perf_counter() - start:.0f}s", flush=True)
-
-    offline.train(learner, dataset, jax.random.key(seed), updates, eval_every, evaluate)
+        print(f"  seed {seed} {done:6d} updates  success {per_task.mean():.2f} "
+              f"{per_task.round(2)}  {time.perf_counter() - start:.0f}s", flush=True)
     return {"seed": seed, "curve": curve, "success_rate": curve[-1]["success_rate"],
             "train_seconds": time.perf_counter() - start}
 
@@ -90,7 +88,7 @@ def plot(report: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layouts", nargs="+", default=["medium", "large"])
-    parser.add_argument("--learners", nargs="+", default=list(offline.LEARNER_NAMES))
+    parser.add_argument("--learners", nargs="+", default=LEARNERS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--updates", type=int, default=8000)
     parser.add_argument("--eval-every", type=int, default=2000)
@@ -102,18 +100,17 @@ def main() -> None:
     report = {"settings": vars(args), "layouts": {}}
     with tempfile.TemporaryDirectory() as directory:
         for layout in args.layouts:
-            dataset, build_seconds = build_dataset(layout, Path(directory))
-            print(f"{layout}: {dataset.size} transitions built in {build_seconds:.1f}s", flush=True)
-            env = PointMaze(layout)
-            tasks = env.task_params()
-            entry = {"transitions": dataset.size, "dataset_build_seconds": build_seconds, "learners": {}}
+            path, size, build_seconds = build_dataset(layout, Path(directory))
+            print(f"{layout}: {size} transitions built in {build_seconds:.1f}s", flush=True)
+            entry = {"transitions": size, "dataset_build_seconds": build_seconds, "learners": {}}
             for name in args.learners:
                 print(f"{layout} / {name}", flush=True)
-                learner = offline.make_learner(
-                    name, hidden_sizes=(args.hidden,) * 3, batch_size=args.batch_size
+                config = agents.default_config(
+                    name, env_kwargs={"layout": layout}, dataset=str(path), num_updates=args.updates,
+                    eval_episodes=args.eval_episodes, hidden_sizes=(args.hidden,) * 3,
+                    batch_size=args.batch_size,
                 )
-                runs = [run(learner, dataset, env, tasks, seed, args.updates, args.eval_every,
-                            args.eval_episodes) for seed in args.seeds]
+                runs = [run(name, config, seed, args.eval_every) for seed in args.seeds]
                 rates = [r["success_rate"] for r in runs]
                 entry["learners"][name] = {
                     "success_rate": float(np.mean(rates)),

@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from omnigym import benchmarking
-from omnigym.agents.pdnca import NCAConfig, PDNCALearner
+from omnigym.agents.nca.pdnca import Dish, PDNCAConfig
 from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.envs.pdnca import PDNCA, compete
 
@@ -117,10 +116,10 @@ def torch_anchor(env: PDNCA, states, dishes: int, steps: int, threads: int) -> t
 
 
 def learner_cell_updates_per_s(env: PDNCA, epochs: int) -> float:
-    learner = PDNCALearner(env, NCAConfig(hidden_dim=32))
-    state = learner.init(jax.random.key(0), learner.hyperparameters())
-    seconds = benchmarking.timed(lambda: learner.run(state, epochs)[0].world.cells, repeats=2)
-    return env.layout.num_cells * learner.steps_per_epoch * epochs / seconds
+    dish = Dish(env, PDNCAConfig(hidden_dim=32))
+    state = dish.init(jax.random.key(0), dish.hyperparameters())
+    seconds = benchmarking.timed(lambda: dish.run(state, epochs)[0].world.cells, repeats=2)
+    return env.layout.num_cells * dish.steps_per_epoch * epochs / seconds
 
 
 def main() -> None:

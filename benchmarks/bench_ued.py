@@ -14,40 +14,32 @@ already in the JSON with the same budget are kept, so they can be run one at a t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from omnigym import benchmarking
-from omnigym.agents import common, ued
-from omnigym.agents.runner import ProgressLogger
-from omnigym.agents.ued.student import UEDConfig
+from omnigym import agents, benchmarking
+from omnigym.agents.lib import runner
+from omnigym.agents.lib.config import to_dict
 from omnigym.core.compilation_cache import enable_compilation_cache
 
 LABELS = {"dr": "DR", "plr": "PLR (MNA)", "accel": "ACCEL (MNA)", "degen": "DEGen + MNA"}
 
 
-def run(method: str, config: UEDConfig, seed: int) -> dict:
-    logger = ProgressLogger(common.num_updates(config), desc=f"{method} seed {seed}", postfix="mean_return")
-    train = jax.jit(ued.make_train(method, config, log=logger))
-    start = time.perf_counter()
-    _, metrics = jax.block_until_ready(train(jax.random.key(seed)))
-    seconds = time.perf_counter() - start
-    jax.effects_barrier()
-    logger.close()
-    metrics = jax.device_get(metrics)
+def run(method: str, args, seed: int) -> dict:
+    config = agents.default_config(
+        method, total_timesteps=args.total_timesteps, eval_attempts=args.eval_attempts
+    )
+    state, metrics, seconds = runner.run(method, config, seed)
+    holdout = agents.learner_module(method).evaluate(config, state, seed)
     return {
         "seed": seed,
         "train_seconds_incl_compile": round(seconds, 1),
         "student_steps_per_s": round(float(metrics["env_steps"][-1]) / seconds, 1),
-        "holdout_solve_rate": round(float(metrics["holdout_solve_rate"]), 4),
-        "holdout": {
-            name: round(float(metrics[f"holdout/{name}"]), 4) for name in config.holdout_levels
-        },
+        "holdout_solve_rate": round(holdout["holdout_solve_rate"], 4),
+        "holdout": {name: round(holdout[name], 4) for name in config.holdout_levels},
         "curve": {
             "env_steps": metrics["env_steps"].tolist(),
             "mean_return": np.round(metrics["mean_return"], 4).tolist(),
@@ -90,13 +82,13 @@ def main() -> None:
     parser.add_argument("--eval-attempts", type=int, default=10)
     args = parser.parse_args()
     enable_compilation_cache()
-    config = UEDConfig(total_timesteps=args.total_timesteps, eval_attempts=args.eval_attempts)
+    config = agents.default_config("dr", total_timesteps=args.total_timesteps)
     out = Path(__file__).parent / "results" / f"ued_maze_{jax.default_backend()}.json"
     earlier = json.loads(out.read_text()) if out.exists() else {}
     results = earlier.get("methods", {}) if earlier.get("total_timesteps") == args.total_timesteps else {}
     for method in args.methods:
         by_seed = {r["seed"]: r for r in results.get(method, {}).get("runs", [])}
-        by_seed.update({seed: run(method, config, seed) for seed in args.seeds})
+        by_seed.update({seed: run(method, args, seed) for seed in args.seeds})
         runs = [by_seed[seed] for seed in sorted(by_seed)]
         results[method] = {
             "label": LABELS[method],
@@ -107,7 +99,7 @@ def main() -> None:
         report = {
             "what": "hold-out solve rate of a PPO student after equal student-step budgets",
             "total_timesteps": args.total_timesteps,
-            "config": dataclasses.asdict(config),
+            "config": to_dict(config),
             "methods": results,
             **benchmarking.provenance(),
         }

@@ -10,13 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import JAX_ENV_IDS
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from gymnax.environments import spaces as gymnax_spaces
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from conftest import JAX_ENV_IDS
-
-import omnigym
 from omnigym.core.spaces import contains
 
 EPISODE_STEPS = 24

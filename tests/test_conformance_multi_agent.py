@@ -6,9 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test
-
 from conftest import MULTI_AGENT_ENV_IDS
+from pettingzoo.test import parallel_api_test
 
 import omnigym
 from omnigym.core.registry import make_multi_agent

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from omnigym.agents.nca.pbt_nca import (
+    SEARCH_SPACE,
     PBTConfig,
     Population,
-    SEARCH_SPACE,
     behaviour_descriptor,
     embedding_kernels,
     genes,

@@ -227,14 +227,20 @@ class Agent:
 
 
 #: The per-episode statistics a run reports (means over the episodes that ended in an update).
-EPISODE_STATS = ("score", "depth", "turns", "explored")
+EPISODE_STATS = ("score", "deepest", "turns", "explored")
 
 
-def make_train(config: HBSConfig, log: Callable[[dict], None] | None = None) -> Callable:
+def make_train(
+    config: HBSConfig,
+    log: Callable[[dict], None] | None = None,
+    episode_log: Callable[[dict], None] | None = None,
+) -> Callable:
     """The contract's ``train(key, state=None, num_updates=None) -> (RunState, metrics)``.
 
     Metrics per update: ``env_steps``, ``loss``, ``episodes`` (ended in the
     update) and the mean ``episode_<stat>`` of those episodes (NaN if none).
+    ``episode_log`` receives every finished episode's statistics (NLE's
+    ``info["episode"]``: score, deepest level, turns, cells explored, death).
     """
     agent = Agent(config)
 
@@ -247,7 +253,7 @@ def make_train(config: HBSConfig, log: Callable[[dict], None] | None = None) -> 
         if num_updates > 0:
             envs = agent.make_envs()
             try:
-                state, rows = _run(agent, envs, state, num_updates, log)
+                state, rows = _run(agent, envs, state, num_updates, log, episode_log)
             finally:
                 envs.close()
         names = ["env_steps", "loss", "episodes", *(f"episode_{s}" for s in EPISODE_STATS)]
@@ -256,7 +262,7 @@ def make_train(config: HBSConfig, log: Callable[[dict], None] | None = None) -> 
     return train
 
 
-def _run(agent: Agent, envs, state: RunState, num_updates: int, log) -> tuple[RunState, list[dict]]:
+def _run(agent: Agent, envs, state: RunState, num_updates: int, log, episode_log) -> tuple[RunState, list[dict]]:
     config = agent.config
     key, params_state, step = state.key, state.learner, int(state.step)
     obs, _ = envs.reset(seed=int(jax.random.randint(key, (), 0, 2**31 - 1)))
@@ -285,6 +291,8 @@ def _run(agent: Agent, envs, state: RunState, num_updates: int, log) -> tuple[Ru
         step += 1
         row = {"env_steps": step * config.batch_size_per_update, "loss": float(loss),
                "episodes": len(episodes)}
+        for episode in episodes if episode_log is not None else ():
+            episode_log(episode)
         for stat in EPISODE_STATS:
             values = [float(e[stat]) for e in episodes if stat in e]
             row[f"episode_{stat}"] = float(np.mean(values)) if values else float("nan")

@@ -10,7 +10,13 @@ from omnigym.envs.pdnca.env import (
 )
 from omnigym.envs.pdnca.generator import RandomSeedGenerator
 from omnigym.envs.pdnca.types import Layout, PDNCAParams, PDNCAState
-from omnigym.envs.pdnca.viewer import blend_rgb, save_video, species_colours, territory_rgb, to_image
+from omnigym.envs.pdnca.viewer import (
+    blend_rgb,
+    save_video,
+    species_colours,
+    territory_rgb,
+    to_image,
+)
 
 __all__ = [
     "PDNCA",
