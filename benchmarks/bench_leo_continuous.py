@@ -74,7 +74,8 @@ def constant_torques(config: td3_her.TD3HERConfig, seed: int) -> dict:
     @jax.jit
     def success_rates(key):
         def one(torque):
-            act = lambda obs: jnp.broadcast_to(torque, (obs["observation"].shape[0],) + torque.shape)
+            def act(obs):
+                return jnp.broadcast_to(torque, (obs["observation"].shape[0],) + torque.shape)
             return goal_rollout.evaluate_goals(key, env, env_params, act, config.eval_repeats,
                                          config.eval_steps).mean()
 

@@ -13,7 +13,7 @@ SNIPPETS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S |
 
 def _name(snippet: str) -> str:
     """The snippet's first line that does something (not an import), for the test id."""
-    lines = [l for l in snippet.splitlines() if l and not l.startswith(("import", "from", "#"))]
+    lines = [ln for ln in snippet.splitlines() if ln and not ln.startswith(("import", "from", "#"))]
     return re.sub(r"\W+", "_", lines[0])[:40] if lines else "imports"
 
 

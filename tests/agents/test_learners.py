@@ -77,12 +77,13 @@ def test_random_policy_is_far_below_the_threshold():
     learner, config, state, _ = trained("leo")
     env, env_params, _ = agents.learner_module(learner).make_policy(config, state)
     key = jax.random.key(3)
-    act = lambda obs: jax.random.randint(
-        jax.random.fold_in(key, obs["observation"].sum().astype(int)),
-        obs["observation"].shape[:1],
-        0,
-        env.num_actions,
-    )
+    def act(obs):
+        return jax.random.randint(
+            jax.random.fold_in(key, obs["observation"].sum().astype(int)),
+            obs["observation"].shape[:1],
+            0,
+            env.num_actions,
+        )
     rate = jax.jit(lambda k: goal_rollout.evaluate_goals(k, env, env_params, act, 4, EVAL_STEPS))(key)
     assert float(rate.mean()) < SOLVED / 2
 

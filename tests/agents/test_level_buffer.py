@@ -82,7 +82,7 @@ def test_the_buffer_holds_maze_levels_under_jit():
     config = lb.LevelBufferConfig(capacity=16)
     holdout = load_levels(HOLDOUT_13, 13, 13)
     buffer = lb.init_buffer(jax.tree.map(lambda x: x[0], holdout), config.capacity)
-    insert = jax.jit(lambda b, l, s: lb.insert_levels(b, config, l, s, jnp.zeros(8)))
+    insert = jax.jit(lambda b, levels, s: lb.insert_levels(b, config, levels, s, jnp.zeros(8)))
     buffer = insert(buffer, holdout, jnp.linspace(0, 1, 8))
     buffer = insert(buffer, holdout, jnp.linspace(0, 1, 8))  # all duplicates
     assert int(buffer.size) == 8

@@ -157,7 +157,8 @@ def test_reaching_the_goal_pays_the_time_discounted_reward(maze):
 def test_walls_and_edges_block_and_turns_rotate(maze):
     env, params = maze
     _, state = env.reset_to_level(jax.random.key(0), MazeLevel.from_str(CORRIDOR), params)
-    step = lambda s, a: env.transition(jax.random.key(0), s, jnp.int32(a), params)[1]
+    def step(s, a):
+        return env.transition(jax.random.key(0), s, jnp.int32(a), params)[1]
     state = step(state, 1)  # turn right: now facing down, into the wall row
     assert int(state.agent_dir) == 1
     assert step(state, 2).agent_pos.tolist() == [0, 0]

@@ -98,7 +98,8 @@ class SuccessTracker:
         success = open_ & goal_achieved
         resolved = success | (open_ & done)
         pending = jnp.where(valid & done, True, self.pending & ~resolved)
-        count = lambda m: jax.ops.segment_sum(m.astype(jnp.float32), goal, num_goals)
+        def count(m):
+            return jax.ops.segment_sum(m.astype(jnp.float32), goal, num_goals)
         return SuccessTracker(
             pending=pending,
             successes=self.successes + count(success),

@@ -52,7 +52,8 @@ class Replay:
 
     def add(self, steps: Step, last_obs: dict) -> Replay:
         """Write one rollout ((T, N) transitions, and the observation after it)."""
-        time_major = lambda a: jnp.swapaxes(a, 0, 1)  # (T, N, ...) -> (N, T, ...)
+        def time_major(a):
+            return jnp.swapaxes(a, 0, 1)  # (T, N, ...) -> (N, T, ...)
         x = jnp.concatenate(
             [features(steps.obs), features(last_obs)[None]], axis=0
         )

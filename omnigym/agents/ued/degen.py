@@ -120,7 +120,8 @@ def gather_first(mask: jax.Array, count: int, tree: Any) -> tuple[Any, jax.Array
     """
     order = jnp.argsort(~mask, axis=0, stable=True)[:count]
     real = jnp.take_along_axis(mask, order, axis=0)
-    pick = lambda x: jnp.take_along_axis(x, order.reshape(*order.shape, *(1,) * (x.ndim - 2)), axis=0)
+    def pick(x):
+        return jnp.take_along_axis(x, order.reshape(*order.shape, *(1,) * (x.ndim - 2)), axis=0)
     return jax.tree.map(pick, tree), real
 
 
