@@ -1,4 +1,5 @@
-"""Every Python snippet of the README runs, each on its own, as a user would paste it."""
+"""Every Python snippet of the README and the learner families' READMEs runs, each on its own,
+as a user would paste it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SNIPPETS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "omnigym" / "agents").glob("*/README.md"))]
+PLACES = [
+    (doc, snippet)
+    for doc in DOCS
+    for snippet in re.findall(r"^```python\n(.*?)^```", doc.read_text(), flags=re.S | re.M)
+]
+SNIPPETS = [snippet for doc, snippet in PLACES if doc == README]
 
 
 def _name(snippet: str) -> str:
@@ -21,7 +29,14 @@ def test_the_readme_has_snippets():
     assert len(SNIPPETS) >= 8
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=[_name(s) for s in SNIPPETS])
-def test_readme_snippet_runs(snippet, tmp_path, monkeypatch):
+def test_every_learner_family_has_a_readme():
+    families = {p.parent.name for p in DOCS[1:]}
+    assert families == {"goal_discrete", "goal_continuous", "offline", "ued", "mean_field", "hbs", "nca"}
+
+
+@pytest.mark.parametrize(
+    "doc, snippet", PLACES, ids=[f"{d.parent.name}-{_name(s)}" for d, s in PLACES]
+)
+def test_readme_snippet_runs(doc, snippet, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # snippets that write files write them here
-    exec(compile(snippet, str(README), "exec"), {"__name__": "__readme__"})
+    exec(compile(snippet, str(doc), "exec"), {"__name__": "__readme__"})

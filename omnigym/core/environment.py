@@ -28,7 +28,7 @@ What this class adds to gymnax:
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,13 @@ from gymnax.environments import environment as gymnax_env
 from gymnax.environments import spaces
 
 from omnigym.core.errors import X64NotSupportedError
+
+
+#: The env's state and params types (frozen dataclasses), as in gymnax.
+TEnvState = TypeVar("TEnvState")
+TEnvParams = TypeVar("TEnvParams")
+#: An observation: an array or a dict pytree of arrays.
+Obs = Any
 
 
 def canonicalize(tree: Any) -> Any:
@@ -90,7 +97,7 @@ class ConfigEquality:
         return hash((type(self), self.config)) if self.config else id(self)
 
 
-class Environment(ConfigEquality, gymnax_env.Environment):
+class Environment(ConfigEquality, gymnax_env.Environment, Generic[TEnvState, TEnvParams]):
     """Base class of omnigym's single-agent JAX environments (see module doc)."""
 
     #: False where the underlying package fails under ``jax_enable_x64``.
@@ -114,7 +121,7 @@ class Environment(ConfigEquality, gymnax_env.Environment):
     #: Why x64 fails, for the error message.
     x64_reason: ClassVar[str] = ""
 
-    def check_action(self, action: Any, params: Any) -> None:
+    def check_action(self, action: Any, params: TEnvParams) -> None:
         """Check the action's shape and kind at trace time (static info only)."""
         space = self.action_space(params)
         shape = tuple(np.shape(action))
@@ -134,11 +141,11 @@ class Environment(ConfigEquality, gymnax_env.Environment):
     def carry_over(
         self,
         key: jax.Array,
-        previous_state: Any,
-        reset_obs: Any,
-        reset_state: Any,
-        params: Any,
-    ) -> tuple[Any, Any]:
+        previous_state: TEnvState,
+        reset_obs: Obs,
+        reset_state: TEnvState,
+        params: TEnvParams,
+    ) -> tuple[Obs, TEnvState]:
         """Carry what must outlive an episode from ``previous_state`` into a reset.
 
         Called by every auto-reset path (``step``, the select and optimistic
@@ -149,8 +156,8 @@ class Environment(ConfigEquality, gymnax_env.Environment):
         return reset_obs, reset_state
 
     def transition(
-        self, key: jax.Array, state: Any, action: Any, params: Any
-    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+        self, key: jax.Array, state: TEnvState, action: Any, params: TEnvParams
+    ) -> tuple[Obs, TEnvState, jax.Array, jax.Array, jax.Array, dict]:
         """One step without auto-reset: ``step_env`` plus the time-limit flag.
 
         Returns ``(obs, state, reward, terminated, truncated, info)`` with
@@ -175,7 +182,7 @@ class Environment(ConfigEquality, gymnax_env.Environment):
             info,
         )
 
-    def initial(self, key: jax.Array, params: Any) -> tuple[Any, Any]:
+    def initial(self, key: jax.Array, params: TEnvParams) -> tuple[Obs, TEnvState]:
         """``reset_env`` with the x64 check and canonical dtypes."""
         self.check_x64()
         obs, state = self.reset_env(key, params)
@@ -184,7 +191,7 @@ class Environment(ConfigEquality, gymnax_env.Environment):
         return canonicalize(obs), canonicalize(state)
 
     @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+    def reset(self, key: jax.Array, params: TEnvParams | None = None) -> tuple[Obs, TEnvState]:
         """Reset one env: ``(obs, state)``."""
         if params is None:
             params = self.default_params
@@ -192,8 +199,8 @@ class Environment(ConfigEquality, gymnax_env.Environment):
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
-        self, key: jax.Array, state: Any, action: Any, params: Any = None
-    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+        self, key: jax.Array, state: TEnvState, action: Any, params: TEnvParams | None = None
+    ) -> tuple[Obs, TEnvState, jax.Array, jax.Array, jax.Array, dict]:
         """Step one env and auto-reset it if the episode ended (gymnax semantics).
 
         The terminal observation is kept in ``info["final_observation"]``.

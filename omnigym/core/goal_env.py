@@ -48,7 +48,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-class GoalConditionedEnv(GoalEnvironmentMixin, Environment):
+class GoalConditionedEnv(GoalEnvironmentMixin, Environment[GoalEnvState, GoalEnvParams]):
     """Base of goal envs: one commanded goal out of ``goal_names``.
 
     Args:

@@ -385,7 +385,7 @@ class RepresentativeState:
     population: PopulationState  # its ``time`` is the episode's clock
 
 
-class RepresentativeAgentEnv(Environment):
+class RepresentativeAgentEnv(Environment[RepresentativeState, RepresentativeParams]):
     """One individual against a population that plays ``population_policy``.
 
     The population moves by the exact pushforward, the individual by a draw
@@ -528,4 +528,4 @@ class NPlayerEnv(MultiAgentEnvironment):
         rewards = table[state.individuals, actions] + terminal[individuals]
         next_state = NPlayerState(individuals, population)
         dones = jnp.broadcast_to(terminated, (self.num_agents,))
-        return self._observations(next_state, params), next_state, rewards, dones, jnp.zeros_like(dones)
+        return self._observations(next_state, params), next_state, rewards, dones, {}

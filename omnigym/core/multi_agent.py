@@ -8,7 +8,8 @@ names, per-agent ``terminated``/``truncated``, and an ``alive`` mask in
 * ``step(key, state, actions: dict, params)
   -> (obs, state, rewards, terminated, truncated, info)`` (dicts per agent)
 
-Subclasses implement ``reset_env`` and ``step_env`` on *stacked* arrays
+Subclasses implement ``reset_env`` and ``step_env`` (gymnax's shape, with ``is_truncated``
+for time limits) on *stacked* arrays
 (agent axis first), which is what jit and vmap want; the dict interface is a
 thin layer on top. ``step`` auto-resets when every agent is done.
 """
@@ -52,9 +53,14 @@ class MultiAgentEnvironment(ConfigEquality):
 
     def step_env(
         self, key: jax.Array, state: Any, actions: jax.Array, params: Any
-    ) -> tuple[dict, Any, jax.Array, jax.Array, jax.Array]:
-        """Pure transition on stacked actions: ``(obs, state, rewards, terminated, truncated)``."""
+    ) -> tuple[dict, Any, jax.Array, jax.Array, dict]:
+        """Pure step on stacked actions, gymnax's shape: ``(obs, state, rewards, terminated, info)``."""
         raise NotImplementedError
+
+    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+        """Which agents' episodes hit a time limit, ``(num_agents,)`` bool; none by default."""
+        del state, params
+        return jnp.zeros(len(self.agents), jnp.bool_)
 
     def render(self, state: Any, params: Any) -> Any:
         """Render one (unbatched) state; envs with ``render_modes`` override this."""
@@ -101,11 +107,9 @@ class MultiAgentEnvironment(ConfigEquality):
         """One step without auto-reset, with dict inputs and outputs."""
         stacked = self.stack(actions)
         self.check_actions(stacked, params)
-        obs, next_state, rewards, terminated, truncated = self.step_env(
-            key, state, stacked, params
-        )
-        truncated = jnp.logical_and(truncated, jnp.logical_not(terminated))
-        info = {"alive": self.alive(next_state)}
+        obs, next_state, rewards, terminated, info = self.step_env(key, state, stacked, params)
+        truncated = jnp.logical_and(self.is_truncated(next_state, params), jnp.logical_not(terminated))
+        info = {**info, "alive": self.alive(next_state)}
         return (
             canonicalize(obs),
             canonicalize(next_state),

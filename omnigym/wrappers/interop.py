@@ -190,7 +190,7 @@ def _as_vector(space: spaces.Space) -> spaces.Space:
     return space
 
 
-class JumanjiEnv(Environment):
+class JumanjiEnv(Environment[JumanjiState, NoParams]):
     """A jumanji env in omnigym's contract (see :func:`from_jumanji`)."""
 
     def __init__(self, env: Any):
@@ -300,7 +300,7 @@ def _brax_wrappers(env: Any) -> list[type]:
     return chain
 
 
-class BraxEnv(Environment):
+class BraxEnv(Environment[BraxState, BraxParams]):
     """A brax env in omnigym's contract (see :func:`from_brax`)."""
 
     #: A brax reset initialises the physics pipeline, about the cost of a step:

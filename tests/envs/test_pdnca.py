@@ -40,7 +40,7 @@ def random_rollout(env, params, seed, steps, scale=1.0):
 
         def body(state, key):
             updates = scale * jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
-            _, state, rewards, terminated, truncated = env.step_env(key, state, updates, params)
+            _, state, rewards, terminated, _ = env.step_env(key, state, updates, params)
             return state, (state, rewards, terminated, env.alive(state))
 
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1]

@@ -92,7 +92,7 @@ class UEDConfig(RolloutConfig):
         return make_optimizer(self.lr, self.max_grad_norm, self.optimizer, anneal)
 
 
-def make_maze(config: UEDConfig) -> tuple[Maze, Any]:
+def student_maze(config: UEDConfig) -> tuple[Maze, Any]:
     """The student's maze and its params, from the config's env id and kwargs."""
     env, params = omnigym.make(config.env_id, **dict(config.env_kwargs))
     if not isinstance(env, Maze):
@@ -254,7 +254,7 @@ class Student(NamedTuple):
 
 def make_student(config: UEDConfig) -> Student:
     config.check()
-    env, env_params = make_maze(config)
+    env, env_params = student_maze(config)
     network = StudentNetwork(env.num_actions, tuple(config.hidden_sizes))
     return Student(network, env, env_params, config)
 

@@ -66,7 +66,7 @@ class DEGenParams:
     student_max_steps: int = 250
 
 
-class DEGenMaze(Environment):
+class DEGenMaze(Environment[DEGenState, DEGenParams]):
     """The DEGen generator-and-student env (see module doc)."""
 
     render_modes: ClassVar[tuple[str, ...]] = ("rgb_array",)

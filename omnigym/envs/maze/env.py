@@ -37,7 +37,7 @@ ACTION_NAMES = ("left", "right", "forward")
 FORWARD = 2
 
 
-class Maze(Environment):
+class Maze(Environment[MazeState, MazeParams]):
     """The maze (see module doc). Levels up to ``max_height x max_width``."""
 
     render_modes: ClassVar[tuple[str, ...]] = ("rgb_array",)

@@ -214,9 +214,10 @@ class PDNCA(MultiAgentEnvironment):
         next_state = self.advance(state, actions, params)
         cells = next_state.cells
         rewards = territory(cells, self.layout.num_species)
-        terminated = rewards <= 0.0
-        truncated = jnp.broadcast_to(next_state.time >= params.max_steps, terminated.shape)
-        return self.observations(next_state), next_state, rewards, terminated, truncated
+        return self.observations(next_state), next_state, rewards, rewards <= 0.0, {}
+
+    def is_truncated(self, state: PDNCAState, params: PDNCAParams) -> jax.Array:
+        return jnp.broadcast_to(state.time >= params.max_steps, (self.layout.num_species,))
 
     def alive(self, state: PDNCAState) -> jax.Array:
         return territory(state.cells, self.layout.num_species) > 0.0

@@ -71,7 +71,7 @@ def move(position: jax.Array, action: jax.Array, walls: jax.Array) -> jax.Array:
     return push_out_of_walls(position + STEP_SCALE * jnp.clip(action, -1.0, 1.0), walls)
 
 
-class PointMaze(Environment):
+class PointMaze(Environment[PointMazeState, PointMazeParams]):
     """OGBench's PointMaze as a goal-conditioned JAX env (see module doc).
 
     Args:
