@@ -38,7 +38,6 @@ from gymnax.environments import spaces
 
 from omnigym.core.errors import X64NotSupportedError
 
-
 #: The env's state and params types (frozen dataclasses), as in gymnax.
 TEnvState = TypeVar("TEnvState")
 TEnvParams = TypeVar("TEnvParams")
