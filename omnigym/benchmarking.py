@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 import omnigym
-from omnigym.wrappers.autoreset import AutoResetVecEnv, select_where
+from omnigym.core.environment import select_where
+from omnigym.wrappers.autoreset import AutoResetVecEnv
 from omnigym.wrappers.gymnasium import make_reset_strategy
 
 

@@ -62,6 +62,18 @@ def canonicalize(tree: Any) -> Any:
     return jax.tree.map(_strong, tree)
 
 
+def select_where(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """Leaf-wise ``where`` of two pytrees on a mask: ``()`` for one env, ``(num_envs,)`` for a batch.
+
+    Every select-and-reset (auto-reset, replay of a level) goes through here.
+    """
+
+    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, on_true, on_false)
+
+
 def x64_enabled() -> bool:
     """Whether JAX is running with 64-bit types (``jax_enable_x64``)."""
     return bool(jax.config.read("jax_enable_x64"))
@@ -215,10 +227,8 @@ class Environment(ConfigEquality, gymnax_env.Environment, Generic[TEnvState, TEn
         obs_re, state_re = self.initial(key_reset, params)
         obs_re, state_re = self.carry_over(key_carry, state_st, obs_re, state_re, params)
         done = jnp.logical_or(terminated, truncated)
-        obs = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), obs_re, obs_st)
-        state = jax.tree.map(
-            lambda r, s: jax.lax.select(done, r, s), canonicalize(state_re), state_st
-        )
+        obs = select_where(done, obs_re, obs_st)
+        state = select_where(done, canonicalize(state_re), state_st)
         info = {
             **info,
             "terminated": terminated,

@@ -39,7 +39,13 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
-from omnigym.core.environment import ConfigEquality, Environment, canonicalize, x64_enabled
+from omnigym.core.environment import (
+    ConfigEquality,
+    Environment,
+    canonicalize,
+    select_where,
+    x64_enabled,
+)
 from omnigym.core.multi_agent import MultiAgentEnvironment
 
 
@@ -285,9 +291,8 @@ class MeanFieldGame(ConfigEquality):
         )
         state_re = self.initial_state(key_reset, params)
         obs_re = self.public_observation(state_re, params)
-        pick = lambda r, s: jax.lax.select(terminated, r, s)  # noqa: E731
-        obs = pick(obs_re, obs_st)
-        next_state = jax.tree.map(pick, state_re, state_st)
+        obs = select_where(terminated, obs_re, obs_st)
+        next_state = select_where(terminated, state_re, state_st)
         info = {**info, "final_observation": obs_st, "final_state": state_st}
         return obs, next_state, rewards, terminated, truncated, info
 

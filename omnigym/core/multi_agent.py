@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from omnigym.core.environment import ConfigEquality, canonicalize
+from omnigym.core.environment import ConfigEquality, canonicalize, select_where
 
 
 class MultiAgentEnvironment(ConfigEquality):
@@ -137,8 +137,7 @@ class MultiAgentEnvironment(ConfigEquality):
         done = jnp.all(
             jnp.logical_or(self.stack(terminated), self.stack(truncated)) | ~info["alive"]
         )
-        pick = lambda r, s: jax.lax.select(done, r, s)  # noqa: E731
-        obs = jax.tree.map(pick, obs_re, obs_st)
-        next_state = jax.tree.map(pick, state_re, state_st)
+        obs = select_where(done, obs_re, obs_st)
+        next_state = select_where(done, state_re, state_st)
         info = {**info, "final_observation": obs_st, "episode_done": done}
         return obs, next_state, rewards, terminated, truncated, info

@@ -34,16 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from omnigym.core.environment import Environment
-
-
-def select_where(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
-    """Leaf-wise ``where`` of two batched pytrees on a (num_envs,) mask."""
-
-    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
-        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
-
-    return jax.tree.map(pick, on_true, on_false)
+from omnigym.core.environment import Environment, select_where
 
 
 class SelectReset:

@@ -89,9 +89,9 @@ def make_train(config: DualLEOPPOConfig, log: Callable[[dict], None] | None = No
             key_ppo, agent["ppo"], ppo_loss, ppo_batch,
             ppo_config.num_epochs, ppo_config.minibatch_size,
         )
-        last_max_q = teacher.apply(teacher_params, gr.features(rollout.obs)).max(-1)
-        leo_batch = leo.leo_batch(steps, last_max_q, leo_config.gamma)
-        leo_state, leo_loss_value = leo.leo_update(key_leo, agent["leo"], teacher, leo_batch, leo_config)
+        leo_state, leo_loss_value = leo.leo_update(
+            key_leo, agent["leo"], teacher, steps, rollout.obs, leo_config
+        )
         metrics = {"loss": ppo_loss_value, "leo_loss": leo_loss_value, "bc_coef": bc_coef}
         return {"ppo": ppo_state, "leo": leo_state}, rollout, metrics
 

@@ -105,9 +105,9 @@ def make_train(config: DualLEOPQNConfig, log: Callable[[dict], None] | None = No
         )
         uvfa_batch = pqn.pqn_batch(key_relabel, uvfa_net, params["uvfa"], steps, rollout.obs, uvfa_config)
         uvfa_state, uvfa_loss = pqn.pqn_update(key_uvfa, agent["uvfa"], uvfa_net, uvfa_batch, uvfa_config)
-        last_max_q = leo_net.apply(params["leo"], gr.features(rollout.obs)).max(-1)
-        leo_batch = leo.leo_batch(steps, last_max_q, leo_config.gamma)
-        leo_state, leo_loss = leo.leo_update(key_leo, agent["leo"], leo_net, leo_batch, leo_config)
+        leo_state, leo_loss = leo.leo_update(
+            key_leo, agent["leo"], leo_net, steps, rollout.obs, leo_config
+        )
         metrics = {"loss": uvfa_loss, "leo_loss": leo_loss, "epsilon": epsilon}
         return {"uvfa": uvfa_state, "leo": leo_state}, rollout, metrics
 

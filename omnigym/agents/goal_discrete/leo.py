@@ -106,9 +106,13 @@ def leo_batch(steps: gr.Step, last_max_q: jax.Array, gamma: float) -> dict:
 
 
 def leo_update(
-    key: jax.Array, state: TrainState, network: Any, batch: dict, config: QConfig
+    key: jax.Array, state: TrainState, network: Any, steps: gr.Step, last_obs: dict,
+    config: QConfig,
 ) -> tuple[TrainState, jax.Array]:
-    """``num_epochs`` passes of minibatch SGD on a LEO batch; returns the mean loss."""
+    """LEO's learning from a rollout: every goal's targets, then ``num_epochs`` passes of
+    minibatch SGD; returns the new state and the mean loss. ``last_obs`` follows the rollout."""
+    last_max_q = network.apply(state.params, gr.features(last_obs)).max(-1)
+    batch = leo_batch(steps, last_max_q, config.gamma)
 
     def loss_fn(params: Any, mb: dict) -> jax.Array:
         return leo_loss(params, network, mb["x"], mb["action"], mb["target"], mb["valid"])
@@ -141,9 +145,7 @@ def make_train(config: LEOConfig, log: Callable[[dict], None] | None = None) -> 
         rollout, steps = gr.collect_rollout(
             key_rollout, rollout, vec, env_params, policy, config.num_steps
         )
-        last_max_q = network.apply(agent["leo"].params, gr.features(rollout.obs)).max(-1)
-        batch = leo_batch(steps, last_max_q, config.gamma)
-        state, loss = leo_update(key_learn, agent["leo"], network, batch, config)
+        state, loss = leo_update(key_learn, agent["leo"], network, steps, rollout.obs, config)
         return {"leo": state}, rollout, {"loss": loss, "epsilon": epsilon}
 
     return gr.make_goal_loop(config, env, env_params, vec, init, update, log)

@@ -33,6 +33,7 @@ from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
 from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
+from omnigym.core.environment import select_where
 from omnigym.envs.maze import (
     HOLDOUT_13,
     Maze,
@@ -41,7 +42,6 @@ from omnigym.envs.maze import (
     shortest_path_length,
 )
 from omnigym.envs.maze.generator import UNREACHABLE
-from omnigym.wrappers.autoreset import select_where
 
 SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
 C = TypeVar("C")

@@ -37,7 +37,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import spaces
 
-from omnigym.core.environment import Environment
+from omnigym.core.environment import Environment, select_where
 from omnigym.envs.maze import viewer
 from omnigym.envs.maze.env import Maze
 from omnigym.envs.maze.types import MazeLevel, MazeState
@@ -228,7 +228,7 @@ class DEGenMaze(Environment[DEGenState, DEGenParams]):
         replay = student.replace(
             agent_pos=state.start_pos, agent_dir=state.start_dir, time=jnp.int32(0)
         )
-        student = jax.tree.map(lambda r, s: jnp.where(done, r, s), replay, student)
+        student = select_where(done, replay, student)
         state = state.replace(student=student, student_steps=state.student_steps + 1)
         return state, reward, done, moved_obs
 
