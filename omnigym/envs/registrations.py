@@ -7,8 +7,9 @@ CRAFTAX = (("craftax", "craftax"),)
 register(
     EnvSpec(
         id="Craftax-GC-v0",
-        entry_point="omnigym.envs.craftax_gc:make_craftax_gc",
+        entry_point="omnigym.envs.craftax_gc:GoalConditionedCraftax",
         description="Goal-conditioned full Craftax, 512 goals (symbolic).",
+        kwargs={"classic": False},
         max_episode_steps=100_000,
         requires=CRAFTAX,
     )
@@ -16,8 +17,9 @@ register(
 register(
     EnvSpec(
         id="Craftax-Classic-GC-v0",
-        entry_point="omnigym.envs.craftax_gc:make_craftax_classic_gc",
+        entry_point="omnigym.envs.craftax_gc:GoalConditionedCraftax",
         description="Goal-conditioned Craftax-Classic, 136 goals (symbolic).",
+        kwargs={"classic": True},
         max_episode_steps=10_000,
         requires=CRAFTAX,
     )

@@ -68,8 +68,35 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(np.array, jax.device_get(tree))
 
 
-def _seed_key(rng: np.random.Generator) -> jax.Array:
-    return jax.random.key(int(rng.integers(0, 2**31 - 1)))
+class KeyStream:
+    """The JAX key of a host-side adapter, and its pickling.
+
+    ``reset(seed=...)`` reseeds it from Gymnasium's ``np_random`` (the first
+    reset seeds it either way); every use splits a fresh key off. Pickling
+    turns the key and the env state into numpy (jitted functions are rebuilt
+    by ``_rejit``).
+    """
+
+    _key: jax.Array | None = None
+
+    def _reseed(self, seed: int | None) -> None:
+        if seed is not None or self._key is None:
+            self._key = jax.random.key(int(self.np_random.integers(0, 2**31 - 1)))
+
+    def _next_key(self) -> jax.Array:
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def __getstate__(self) -> dict:
+        return _picklable(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        check_not_forked(state["env"].name)
+        self.__dict__.update(_restored(state))
+        self._rejit()
+
+    def _rejit(self) -> None:
+        """Rebuild what does not pickle (no-op unless the adapter holds jitted functions)."""
 
 
 #: Attributes rebuilt on unpickling: jitted functions do not pickle.
@@ -130,7 +157,7 @@ def _goal_value(env: Environment, goal: Any) -> jax.Array:
     return env.check_goal(goal)
 
 
-class GymnasiumEnv(gymnasium.Env):
+class GymnasiumEnv(KeyStream, gymnasium.Env):
     """A ``gymnasium.Env`` over one JAX env.
 
     ``reset(seed=...)`` seeds the JAX key through Gymnasium's ``np_random``; an
@@ -148,32 +175,18 @@ class GymnasiumEnv(gymnasium.Env):
         self.action_space = gymnax_space_to_gym_space(env.action_space(self.params))
         self.metadata = {"render_modes": list(env.render_modes), "render_fps": 8, "jax": False}
         self.render_mode = render_mode
-        self._jit()
-        self._key: jax.Array | None = None
+        self._rejit()
         self._state: Any = None
 
-    def _jit(self) -> None:
+    def _rejit(self) -> None:
         self._initial, self._transition, self._carry_over, self._with_goal = (
             _single_env_functions(self.env)
         )
 
-    def __getstate__(self) -> dict:
-        return _picklable(self.__dict__)
-
-    def __setstate__(self, state: dict) -> None:
-        check_not_forked(state["env"].name)
-        self.__dict__.update(_restored(state))
-        self._jit()
-
-    def _next_key(self) -> jax.Array:
-        self._key, key = jax.random.split(self._key)
-        return key
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         check_not_forked(self.env.name)
         super().reset(seed=seed)
-        if seed is not None or self._key is None:
-            self._key = _seed_key(self.np_random)
+        self._reseed(seed)
         obs, state = self._initial(self._next_key(), self.params)
         if seed is None and self._state is not None:
             obs, state = self._carry_over(self._next_key(), self._state, obs, state, self.params)
@@ -242,7 +255,7 @@ def make_reset_strategy(env: Environment, num_envs: int, reset_ratio: int | None
     return SelectReset(env, num_envs)
 
 
-class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
+class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
     """A ``gymnasium.vector.VectorEnv`` over ``num_envs`` copies of one JAX env.
 
     One jitted, vmapped call and one transfer per step. ``autoreset_mode`` is
@@ -285,26 +298,13 @@ class GymnasiumVectorEnv(gymnasium.vector.VectorEnv):
         self.render_mode = render_mode
         self.autoreset_mode = autoreset_mode
         self.vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
-        self._key: jax.Array | None = None
         self._state: Any = None
         self._needs_reset: jax.Array | None = None
-
-    def _next_key(self) -> jax.Array:
-        self._key, key = jax.random.split(self._key)
-        return key
-
-    def __getstate__(self) -> dict:
-        return _picklable(self.__dict__)
-
-    def __setstate__(self, state: dict) -> None:
-        check_not_forked(state["env"].name)
-        self.__dict__.update(_restored(state))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         check_not_forked(self.env.name)
         super().reset(seed=seed)
-        if seed is not None or self._key is None:
-            self._key = _seed_key(self.np_random)
+        self._reseed(seed)
         obs, self._state = self.vec.reset(self._next_key(), self.params)
         self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
         return to_host(obs), {}

@@ -210,35 +210,3 @@ def write_caption(frame: np.ndarray, text: str) -> np.ndarray:
     image.paste(Image.fromarray(frame), (0, band))
     ImageDraw.Draw(image).text((2, 1), text, fill=(255, 255, 255))
     return np.asarray(image)
-
-
-def make_craftax_gc(
-    observation_type: str = "flat",
-    on_success: str = "terminate",
-    goal_sampling: str = "uniform",
-    max_steps_in_episode: int | None = None,
-) -> GoalConditionedCraftax:
-    """Factory of ``Craftax-GC-v0`` (full Craftax, 512 goals)."""
-    return GoalConditionedCraftax(
-        classic=False,
-        observation_type=observation_type,
-        on_success=on_success,
-        goal_sampling=goal_sampling,
-        max_steps_in_episode=max_steps_in_episode,
-    )
-
-
-def make_craftax_classic_gc(
-    observation_type: str = "flat",
-    on_success: str = "terminate",
-    goal_sampling: str = "uniform",
-    max_steps_in_episode: int | None = None,
-) -> GoalConditionedCraftax:
-    """Factory of ``Craftax-Classic-GC-v0`` (Craftax-Classic, 136 goals)."""
-    return GoalConditionedCraftax(
-        classic=True,
-        observation_type=observation_type,
-        on_success=on_success,
-        goal_sampling=goal_sampling,
-        max_steps_in_episode=max_steps_in_episode,
-    )
