@@ -5,10 +5,14 @@ For each registered learner, on a tiny budget of two updates:
 * ``omnigym train NAME --env ID`` writes ``metrics.csv`` (a row per update),
   ``summary.json`` and a checkpoint;
 * the same run stopped after one update (``--max-updates 1``) and carried on
-  with ``omnigym train --resume DIR`` logs the same numbers as the run
-  straight through (to float tolerance): the checkpoint holds the whole run
-  state. HBS drives NetHack on the host; its resumed run starts fresh
-  episodes, so it is checked for carrying on its update count and networks.
+  in a new process state with ``omnigym train --resume DIR`` logs the same
+  numbers as the run straight through (to float tolerance): the checkpoint
+  on disk holds the whole run state. The straight run checkpoints after each
+  update (``--checkpoint-every 1``), so both runs share one compiled chunk;
+  that a chunked run equals one scan of the whole budget is
+  ``test_chunks_of_a_run_equal_the_whole_run``. HBS drives NetHack on the
+  host; its resumed run starts fresh episodes, so it is checked for carrying
+  on its update count and networks.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def rows(path) -> list[dict]:
 @pytest.mark.parametrize("name", list(TINY))
 def test_train_checkpoint_and_resume_through_the_cli(name, tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert train(name, whole) == 0
+    assert train(name, whole, "--checkpoint-every", "1") == 0
     summary = json.loads((whole / "summary.json").read_text())
     assert summary["learner"] == name and summary["updates"] == summary["budget_updates"] == 2
     assert summary["family"] == agents.entry(name).family
@@ -128,6 +132,27 @@ def test_train_checkpoint_and_resume_through_the_cli(name, tmp_path):
                 [got[k] for k in want], [want[k] for k in want], rtol=1e-4, atol=1e-6,
                 err_msg=name,
             )
+
+
+def test_chunks_of_a_run_equal_the_whole_run():
+    """The loop draws every update's key from the run state: 3 + 2 updates are 5 updates."""
+    import jax
+
+    from omnigym.agents.lib.loop import make_loop
+
+    def update(total, index, key):
+        step = jax.random.normal(key) + index
+        return total + step, {"step": step}
+
+    loop = make_loop(lambda key: jax.random.normal(key), update, 5)
+    train = jax.jit(loop, static_argnames="num_updates")
+    whole, metrics = train(jax.random.key(0))
+    first, head = train(jax.random.key(0), num_updates=3)
+    rest, tail = loop(jax.random.key(1), first)  # the rest of the budget; the key is the state's
+    np.testing.assert_allclose(np.concatenate([head["step"], tail["step"]]), metrics["step"])
+    assert float(rest.learner) == pytest.approx(float(whole.learner)) and int(rest.step) == 5
+    with pytest.raises(ValueError, match="pass num_updates"):
+        train(jax.random.key(0), first)  # traced state: the updates left are unknown
 
 
 def test_train_list_names_every_learner_with_its_family_and_envs(capsys):
