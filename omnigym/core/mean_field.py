@@ -31,7 +31,7 @@ and each individual collects ``terminal_reward(state_T)[s_T]``.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +42,7 @@ from gymnax.environments import spaces
 from omnigym.core.environment import (
     ConfigEquality,
     Environment,
+    TEnvParams,
     canonicalize,
     select_where,
     x64_enabled,
@@ -90,7 +91,7 @@ def check_nonnegative(params: Any, *names: str) -> None:
             raise ValueError(f"{name}: expected a finite value >= 0, got {value}.")
 
 
-class MeanFieldGame(ConfigEquality):
+class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
     """Base class of population-level games (see module doc).
 
     Subclasses set ``num_states``, ``num_actions`` and ``horizon`` (static
@@ -241,7 +242,7 @@ class MeanFieldGame(ConfigEquality):
         return self.public_observation(state, params), state
 
     def transition(
-        self, key: jax.Array, state: PopulationState, policy: jax.Array, params: Any
+        self, key: jax.Array, state: PopulationState, policy: jax.Array, params: TEnvParams
     ) -> tuple[jax.Array, PopulationState, jax.Array, jax.Array, jax.Array, dict]:
         """One step without auto-reset.
 
@@ -468,7 +469,7 @@ class NPlayerState:
     population: PopulationState  # distribution = the empirical histogram
 
 
-class NPlayerEnv(MultiAgentEnvironment):
+class NPlayerEnv(MultiAgentEnvironment[NPlayerState, Any]):
     """N sampled individuals; their empirical distribution stands in for ``mu``.
 
     Each agent's action moves it by a draw from the game's kernel, evaluated

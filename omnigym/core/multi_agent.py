@@ -17,16 +17,22 @@ thin layer on top. ``step`` auto-resets when every agent is done.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Generic
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from omnigym.core.environment import ConfigEquality, canonicalize, select_where
+from omnigym.core.environment import (
+    ConfigEquality,
+    TEnvParams,
+    TEnvState,
+    canonicalize,
+    select_where,
+)
 
 
-class MultiAgentEnvironment(ConfigEquality):
+class MultiAgentEnvironment(ConfigEquality, Generic[TEnvState, TEnvParams]):
     """Base class of omnigym's multi-agent JAX envs (see module doc)."""
 
     #: Agent names, fixed for the env's lifetime.
@@ -39,7 +45,7 @@ class MultiAgentEnvironment(ConfigEquality):
         return type(self).__name__
 
     @property
-    def default_params(self) -> Any:
+    def default_params(self) -> TEnvParams:
         raise NotImplementedError
 
     def observation_space(self, agent: str, params: Any):
@@ -48,16 +54,16 @@ class MultiAgentEnvironment(ConfigEquality):
     def action_space(self, agent: str, params: Any):
         raise NotImplementedError
 
-    def reset_env(self, key: jax.Array, params: Any) -> tuple[dict, Any]:
+    def reset_env(self, key: jax.Array, params: TEnvParams) -> tuple[dict, TEnvState]:
         raise NotImplementedError
 
     def step_env(
-        self, key: jax.Array, state: Any, actions: jax.Array, params: Any
-    ) -> tuple[dict, Any, jax.Array, jax.Array, dict]:
+        self, key: jax.Array, state: TEnvState, actions: jax.Array, params: TEnvParams
+    ) -> tuple[dict, TEnvState, jax.Array, jax.Array, dict]:
         """Pure step on stacked actions, gymnax's shape: ``(obs, state, rewards, terminated, info)``."""
         raise NotImplementedError
 
-    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+    def is_truncated(self, state: TEnvState, params: TEnvParams) -> jax.Array:
         """Which agents' episodes hit a time limit, ``(num_agents,)`` bool; none by default."""
         del state, params
         return jnp.zeros(len(self.agents), jnp.bool_)
@@ -103,7 +109,7 @@ class MultiAgentEnvironment(ConfigEquality):
             )
 
     # ----------------------------------------------------------------- contract
-    def transition(self, key: jax.Array, state: Any, actions: dict, params: Any):
+    def transition(self, key: jax.Array, state: TEnvState, actions: dict, params: TEnvParams):
         """One step without auto-reset, with dict inputs and outputs."""
         stacked = self.stack(actions)
         self.check_actions(stacked, params)
@@ -120,13 +126,13 @@ class MultiAgentEnvironment(ConfigEquality):
         )
 
     @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key: jax.Array, params: Any = None) -> tuple[dict, Any]:
+    def reset(self, key: jax.Array, params: TEnvParams | None = None) -> tuple[dict, TEnvState]:
         params = self.default_params if params is None else params
         obs, state = self.reset_env(key, params)
         return canonicalize(obs), canonicalize(state)
 
     @partial(jax.jit, static_argnames=("self",))
-    def step(self, key: jax.Array, state: Any, actions: dict, params: Any = None):
+    def step(self, key: jax.Array, state: TEnvState, actions: dict, params: TEnvParams | None = None):
         """Step and, once every agent is done, reset (the final obs stays in info)."""
         params = self.default_params if params is None else params
         key_step, key_reset = jax.random.split(key)

@@ -108,7 +108,7 @@ def _raise_unless_finite(finite: np.ndarray) -> None:
         raise ValueError("PDNCA: expected finite updates in [-1, 1], got NaN or inf.")
 
 
-class PDNCA(MultiAgentEnvironment):
+class PDNCA(MultiAgentEnvironment[PDNCAState, PDNCAParams]):
     """The petri dish (see module doc). Agents are ``species_1 .. species_N``.
 
     Args:
