@@ -31,6 +31,7 @@ import numpy as np
 from omnigym import benchmarking
 from omnigym.agents.goal_continuous import leo_dpg, td3, td3_her
 from omnigym.agents.lib import goal_rollout
+from omnigym.agents.lib.config import to_dict
 
 RESULTS = Path(__file__).parent / "results"
 #: Result keys as the recorded runs name them ("leo_continuous" is the learner ``leo_dpg``).
@@ -71,16 +72,8 @@ def constant_torques(config: td3_her.TD3HERConfig, seed: int) -> dict:
     levels = (-1.0, -0.5, 0.0, 0.5, 1.0)
     torques = jnp.asarray([(a, b) for a in levels for b in levels])
 
-    @jax.jit
-    def success_rates(key):
-        def one(torque):
-            def act(obs):
-                return jnp.broadcast_to(torque, (obs["observation"].shape[0],) + torque.shape)
-            return goal_rollout.evaluate_goals(key, env, env_params, act, config.eval_repeats,
-                                         config.eval_steps).mean()
-
-        return jax.vmap(one)(torques)
-
+    success_rates = jax.jit(lambda key: goal_rollout.constant_rates(
+        key, env, env_params, torques, config.eval_repeats, config.eval_steps))
     rates = jax.device_get(success_rates(jax.random.key(seed)))
     best = int(np.argmax(rates))
     print(f"best constant torque {torques[best].tolist()}: success {rates[best]:.3f}")
@@ -135,7 +128,7 @@ def main() -> None:
     )
     if args.constant_torques:
         benchmarking.write_result(RESULTS, f"leo_continuous_constant_torques{suffix}", {
-            "env_id": config.env_id, "env_kwargs": config.env_kwargs,
+            "env_id": config.env_id, "env_kwargs": dict(config.env_kwargs),
             "eval_repeats": config.eval_repeats, "eval_steps": config.eval_steps,
             **constant_torques(config, args.seeds[0]),
         })
@@ -152,7 +145,7 @@ def main() -> None:
     }
     budget = f"{args.total_timesteps:,} env steps"
     benchmarking.write_result(RESULTS, stem, {
-        "env_id": config.env_id, "budget": budget, "config": dataclasses.asdict(config),
+        "env_id": config.env_id, "budget": budget, "config": to_dict(config),
         "summary": summary, "runs": runs,
     })
     plot(runs, RESULTS / f"{stem}_{jax.default_backend()}.png", budget)

@@ -5,7 +5,8 @@
 Builds (or loads, with ``--dataset``) a navigate dataset in OGBench's format,
 trains ``gciql``, ``hiql``, ``options`` or ``options_relative`` with the
 shared offline loop, and prints the success rate on the five evaluation
-tasks every ``--eval-every`` updates. ``--json`` saves the final figures.
+tasks every ``--eval-every`` updates, then the trained and the untrained
+policy (the baseline) on the same tasks and seed. ``--json`` saves the figures.
 ``omnigym train gciql --set dataset=FILE`` runs the same loop.
 """
 
@@ -62,13 +63,19 @@ def main(argv: list[str] | None = None) -> dict:
                   f"value loss {float(loss):.3f}", flush=True)
 
     module = agents.learner_module(args.learner)
-    state, _ = jax.jit(module.make_train(config, log=report))(jax.random.key(args.seed))
+    train = jax.jit(module.make_train(config, log=report), static_argnames="num_updates")
+    key = jax.random.key(args.seed)
+    untrained = module.evaluate(config, train(key, num_updates=0)[0], args.seed)  # the baseline
+    state, _ = train(key)
     jax.effects_barrier()
     per_task = module.evaluate(config, state, args.seed)
     print("per task", {k: round(v, 2) for k, v in per_task.items()})
     result = {"layout": args.layout, "learner": args.learner, "updates": args.updates,
               "success_rate": curve[-1], "curve": curve,
-              "final_per_task": per_task, "final_mean": float(np.mean(list(per_task.values())))}
+              "final_per_task": per_task, "final_mean": float(np.mean(list(per_task.values()))),
+              "untrained_per_task": untrained,
+              "untrained_mean": float(np.mean(list(untrained.values())))}
+    print(f"final mean success {result['final_mean']:.2f} (untrained: {result['untrained_mean']:.2f})")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -40,8 +40,10 @@ def test_pdnca_dish_example_saves_a_video(tmp_path):
 def test_offline_pointmaze_example_learns_to_reach_goals(tmp_path):
     """GCIQL's small setting: 5,000 updates on a 1M-transition medium navigate dataset.
 
-    The benchmark's runs at this budget reach 0.2-0.3 (task 1 solved, task 2
-    in part) on every seed; a policy that has learnt nothing reaches 0.
+    The example scores the untrained policy on the same five tasks, seed and
+    starts as the trained one. Measured: untrained 0.00, trained 0.26 (the
+    benchmark's runs at this budget reach 0.2-0.3 on every seed); the bar is
+    0.1 above the untrained score.
     """
     summary = tmp_path / "summary.json"
     subprocess.run(
@@ -51,4 +53,5 @@ def test_offline_pointmaze_example_learns_to_reach_goals(tmp_path):
         check=True, capture_output=True, text=True, timeout=900,
     )
     result = json.loads(summary.read_text())
-    assert result["updates"] == 5000 and result["success_rate"] >= 0.1
+    assert result["updates"] == 5000 and sorted(result["untrained_per_task"]) == sorted(result["final_per_task"])
+    assert result["final_mean"] >= result["untrained_mean"] + 0.1, result

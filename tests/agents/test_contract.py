@@ -153,6 +153,12 @@ def test_chunks_of_a_run_equal_the_whole_run():
     assert float(rest.learner) == pytest.approx(float(whole.learner)) and int(rest.step) == 5
     with pytest.raises(ValueError, match="pass num_updates"):
         train(jax.random.key(0), first)  # traced state: the updates left are unknown
+    # No updates: the untrained state the whole run starts from, and the metrics' shapes.
+    calls = []
+    counted = make_loop(lambda key: jax.random.normal(key), lambda *a: calls.append(1) or update(*a), 5)
+    untrained, none = jax.jit(counted, static_argnames="num_updates")(jax.random.key(0), num_updates=0)
+    assert int(untrained.step) == 0 and none["step"].shape == (0,) and len(calls) == 1  # traced once
+    assert float(untrained.learner) + float(metrics["step"].sum()) == pytest.approx(float(whole.learner))
 
 
 def test_train_list_names_every_learner_with_its_family_and_envs(capsys):

@@ -1,4 +1,13 @@
-"""Mean-field learners learn: exploitability falls on small games."""
+"""Mean-field learners learn: exploitability falls below the untrained policy's on small games.
+
+Each test measures its baseline in the same test: the learner's own untrained
+policy (``train(key, num_updates=0)``: uniform play for fictitious play and
+mirror descent, a freshly initialised network for SPG/RSPG), scored by the
+learner's ``evaluate`` on the same game, seed and common-noise paths as the
+trained one. The trained policy must reach a stated fraction of it, which a
+learner that climbs the wrong way (a reward sign flipped) or does not move
+cannot meet.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +17,53 @@ import pytest
 
 from omnigym import agents
 
-
-def curve(name: str, **config) -> np.ndarray:
-    """The exploitability every ``eval_every`` iterations of a run of ``name``."""
-    config = agents.default_config(name, **config)
-    _, metrics = jax.jit(agents.learner_module(name).make_train(config))(jax.random.key(0))
-    values = np.asarray(metrics["exploitability"])
-    return values[np.isfinite(values)]
+EVAL_SEED = 1
+LQ = {"num_states": 21, "horizon": 12, "shock": 2.0, "shock_early_end": 3, "shock_late_start": 8}
 
 
-@pytest.mark.parametrize("name, ratio", [("mirror_descent", 0.1), ("fictitious_play", 0.35)])
+def exploitability(name: str, **overrides) -> tuple[float, float, dict]:
+    """(untrained, trained) exploitability of a run of ``name``, and the run's metrics."""
+    config = agents.default_config(name, **overrides)
+    module = agents.learner_module(name)
+    train = jax.jit(module.make_train(config), static_argnames="num_updates")
+    untrained, _ = train(jax.random.key(0), num_updates=0)
+    state, metrics = train(jax.random.key(0))
+    before, after = (module.evaluate(config, s, seed=EVAL_SEED)["exploitability"] for s in (untrained, state))
+    return before, after, jax.device_get(metrics)
+
+
+@pytest.mark.parametrize("name, ratio", [("mirror_descent", 0.05), ("fictitious_play", 0.1)])
 def test_exact_baselines_approach_equilibrium_on_crowd_ring(name, ratio):
-    values = curve(name, env_id="MFG-Crowd-v0", num_iterations=40, num_paths=1, eval_every=10)
-    assert len(values) == 4
-    assert float(values[-1]) < ratio * 2.8135, values  # uniform play's NashConv is 2.8135
+    """Measured on MFG-Crowd-v0: uniform play 2.853; after 40 iterations mirror
+    descent 0.031 and fictitious play 0.085."""
+    before, after, metrics = exploitability(
+        name, env_id="MFG-Crowd-v0", num_iterations=40, num_paths=1, eval_every=10
+    )
+    assert after < ratio * before, (before, after)
+    logged = metrics["exploitability"][np.isfinite(metrics["exploitability"])]
+    assert len(logged) == 4 and np.isclose(logged[-1], after, rtol=1e-4)
 
 
 def test_exact_baselines_run_with_common_noise():
-    values = curve(
+    """Measured on a 21-state beach bar with common noise, mean over 8 noise paths: uniform
+    play 1.70, mirror descent 0.97 after 100 iterations (its policy does not see the noise, so
+    it cannot reach 0; 20 iterations at learning rate 0.5 only got to 1.48)."""
+    before, after, _ = exploitability(
         "mirror_descent", env_id="MFG-BeachBar-v0", env_kwargs={"num_states": 21, "horizon": 8},
-        num_iterations=20, num_paths=4, eval_every=10, learning_rate=0.5,
+        num_iterations=100, num_paths=4, eval_every=50, learning_rate=2.0,
     )
-    assert float(values[-1]) < float(values[0])
+    assert after < 0.75 * before, (before, after)
 
 
 @pytest.mark.parametrize("name", ["spg", "rspg"])
 def test_structural_policy_gradient_lowers_exploitability(name):
-    lq = {"num_states": 21, "horizon": 12, "shock": 2.0, "shock_early_end": 3, "shock_late_start": 8}
-    config = agents.default_config(
-        name, env_id="MFG-LinearQuadratic-v0", env_kwargs=lq, num_iterations=60, eval_every=10,
+    """Measured on a 21-state linear-quadratic game with common noise, 60 iterations:
+    SPG 128.9 -> 36.4, RSPG 133.7 -> 24.3 (untrained networks -> trained)."""
+    before, after, metrics = exploitability(
+        name, env_id="MFG-LinearQuadratic-v0", env_kwargs=LQ, num_iterations=60, eval_every=10,
         num_paths=4, eval_paths=8, learning_rate=3e-3, hidden=32,
     )
-    _, metrics = jax.jit(agents.learner_module(name).make_train(config))(jax.random.key(0))
-    values = np.asarray(metrics["exploitability"])
-    values = values[np.isfinite(values)]
-    assert float(values[-1]) < 0.6 * float(values[0]), values
+    assert after < 0.5 * before, (before, after)
     assert metrics["loss"].shape == (60,)
 
 

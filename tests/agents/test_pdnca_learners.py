@@ -22,6 +22,8 @@ from omnigym.agents.nca.pdnca import Dish, PDNCAConfig
 from omnigym.envs.pdnca import PDNCA, territory
 
 TINY = dict(num_species=3, height=10, width=10)
+#: How many times its no-learning territory a learning species must reach.
+GROWTH = 1.25
 
 
 def nonzero_per_species(tree, num_species):
@@ -84,24 +86,30 @@ def test_epoch_updates_only_species_that_learn():
 
 
 def test_learning_species_outgrow_frozen_ones():
-    """The small setting: 2 species on 16x16, 150 epochs, 4 dishes per assignment.
+    """The small setting: 2 species on 16x16, 150 epochs, the same 4 dishes per assignment.
 
-    A species that learns (Adam, lr 1e-2) ends with more territory than its
-    frozen rival whichever side learns (measured: ~185 vs ~0 cells and
-    ~139 vs ~41; without learning the same dishes end ~82 vs ~41).
+    The control runs the same dishes with no species learning. A species that
+    learns (Adam, lr 1e-2) must end with at least ``GROWTH`` times its
+    territory in the control, whichever side learns. Measured (cells, mean of
+    the last 10 epochs over the 4 dishes): control 41 / 97; species 0 learning
+    156 (3.8x), species 1 learning 139 (1.43x). A flipped loss sign (lr -1e-2)
+    ends that species at 0 cells, and a learner that does not update stays at 1x.
     """
     env = PDNCA(num_species=2, height=16, width=16)
     learner = Dish(env)
-    final = {}
-    for learning in (0, 1):
-        rates = jnp.zeros(2).at[learning].set(1e-2)
+
+    @jax.jit
+    def final_territory(rates):
         states = jax.vmap(lambda k: learner.init(k, learner.hyperparameters(rates)))(
             jax.random.split(jax.random.key(0), 4)
         )
         _, metrics = jax.vmap(lambda s: learner.run(s, 150))(states)
-        final[learning] = np.asarray(metrics["territory"][:, -10:].mean(axis=(0, 1)))
-    assert final[0][0] > 2 * final[0][1], final
-    assert final[1][1] > 2 * final[1][0], final
+        return metrics["territory"][:, -10:].mean(axis=(0, 1))
+
+    control = np.asarray(final_territory(jnp.zeros(2)))
+    for side in (0, 1):
+        learnt = float(final_territory(jnp.zeros(2).at[side].set(1e-2))[side])
+        assert learnt > GROWTH * control[side], (side, learnt, control)
 
 
 def test_run_is_deterministic_and_config_errors_are_clear():

@@ -23,16 +23,15 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pyspiel
 import pytest
+from open_spiel.python import policy as policy_std
+from open_spiel.python.mfg.algorithms import distribution, nash_conv
+from open_spiel.python.mfg.games import crowd_modelling, factory  # noqa: F401
 
-pyspiel = pytest.importorskip("pyspiel")
-from open_spiel.python import policy as policy_std  # noqa: E402
-from open_spiel.python.mfg.algorithms import distribution, nash_conv  # noqa: E402
-from open_spiel.python.mfg.games import crowd_modelling, factory  # noqa: E402, F401
-
-from omnigym.agents.mean_field import exact  # noqa: E402
-from omnigym.core.mean_field import uniform_policy  # noqa: E402
-from omnigym.envs.mfg import CrowdModelling, make_crowd  # noqa: E402
+from omnigym.agents.mean_field import exact
+from omnigym.core.mean_field import uniform_policy
+from omnigym.envs.mfg import CrowdModelling, make_crowd
 
 RTOL = 1e-5
 

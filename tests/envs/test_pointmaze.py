@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import ogbench
 import pytest
 
 from omnigym.envs.pointmaze import LAYOUTS, MazeGeometry, PointMaze, cell_centre, move
@@ -16,8 +17,6 @@ from omnigym.envs.pointmaze.datasets import (
     save_dataset,
 )
 from omnigym.envs.pointmaze.env import WALL_SOFTNESS
-
-ogbench = pytest.importorskip("ogbench")
 
 #: Open-loop divergence allowed over 300 noisy oracle steps (world units; cells are 4 wide).
 TRAJECTORY_TOLERANCE = 0.25

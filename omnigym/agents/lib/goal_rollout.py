@@ -252,6 +252,42 @@ def evaluate_goals(
     Steps use ``env.transition`` (no auto-reset: ended attempts are masked), so
     no world is generated per step.
     """
+    return attempt_goals(key, env, env_params, lambda obs, _: act(obs), num_repeats, num_steps)
+
+
+def random_rates(key: jax.Array, env: Any, env_params: Any, num_repeats: int, num_steps: int) -> jax.Array:
+    """Success rate per goal of uniformly random actions (the action space's own ``sample``)."""
+    space = env.action_space(env_params)
+
+    def act(obs: dict, key: jax.Array) -> jax.Array:
+        return jax.vmap(space.sample)(jax.random.split(key, obs["observation"].shape[0]))
+
+    return attempt_goals(key, env, env_params, act, num_repeats, num_steps)
+
+
+def constant_rates(
+    key: jax.Array, env: Any, env_params: Any, actions: jax.Array, num_repeats: int, num_steps: int
+) -> jax.Array:
+    """Mean success rate over goals of each constant action in ``actions`` (one per row)."""
+
+    def one(action: jax.Array) -> jax.Array:
+        def act(obs: dict) -> jax.Array:
+            return jnp.broadcast_to(action, (obs["observation"].shape[0],) + action.shape)
+
+        return evaluate_goals(key, env, env_params, act, num_repeats, num_steps).mean()
+
+    return jax.vmap(one)(actions)
+
+
+def attempt_goals(
+    key: jax.Array,
+    env: Any,
+    env_params: Any,
+    act: Callable[[dict, jax.Array], jax.Array],
+    num_repeats: int,
+    num_steps: int,
+) -> jax.Array:
+    """:func:`evaluate_goals` for a policy ``act(obs, key)`` that draws from a fresh key each step."""
     goals = jnp.repeat(jnp.arange(env.num_goals, dtype=jnp.int32), num_repeats)
     key_reset, key_run = jax.random.split(key)
     _, state = jax.vmap(env.reset, in_axes=(0, None))(
@@ -261,9 +297,10 @@ def evaluate_goals(
 
     def one_step(carry, step_key):
         obs, state, alive, success = carry
+        action = act(obs, jax.random.fold_in(step_key, 1))  # the env's keys stay the greedy ones
         obs, state, _, terminated, truncated, info = jax.vmap(
             env.transition, in_axes=(0, 0, 0, None)
-        )(jax.random.split(step_key, goals.shape[0]), state, act(obs), env_params)
+        )(jax.random.split(step_key, goals.shape[0]), state, action, env_params)
         success = success | (alive & info["goal_achieved"])
         alive = alive & ~(terminated | truncated | info["goal_achieved"])
         return (obs, state, alive, success), None
@@ -271,8 +308,6 @@ def evaluate_goals(
     start = (obs, state, jnp.ones_like(goals, bool), jnp.zeros_like(goals, bool))
     (_, _, _, success), _ = jax.lax.scan(one_step, start, jax.random.split(key_run, num_steps))
     return success.reshape(env.num_goals, num_repeats).mean(axis=-1)
-
-
 
 
 def make_evaluate(make_policy: Callable) -> Callable[..., dict[str, float]]:

@@ -11,7 +11,10 @@ vmap it over keys). Given a :class:`RunState` it carries on from there for
 ``num_updates`` more updates (default: what is left of the budget), drawing
 every update's key from the state's own key, so a run saved after ``k``
 updates and resumed gives the same numbers as one run straight through.
-``num_updates`` is static under ``jax.jit`` (``static_argnames``).
+``num_updates`` is static under ``jax.jit`` (``static_argnames``);
+``train(key, num_updates=0)`` is the untrained state (only ``init`` runs,
+the update is traced for its metrics' shapes but never compiled): the
+baseline the learning tests measure against.
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ def make_loop(
             num_updates = budget - done
         if num_updates < 0:
             raise ValueError(f"num_updates must be >= 0, got {num_updates}.")
+        if num_updates == 0:  # the state as it is (an untrained one from a key): no update compiled
+            _, shapes = jax.eval_shape(one_update, state, None)
+            return state, jax.tree.map(lambda m: jnp.zeros((0, *m.shape), m.dtype), shapes)
         return jax.lax.scan(one_update, state, None, length=num_updates)
 
     return train
