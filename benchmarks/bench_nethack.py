@@ -1,11 +1,10 @@
-"""NetHack behaviour spaces: env throughput, then HBS against flat PPO at an equal step budget.
+"""HBS against flat PPO on NetHack at an equal step budget.
 
-1. Steps per second with random actions: plain NLE (``NetHackScore-v0``,
-   the native anchor), the behaviour-space env (``NetHack-HBS-v0``), and
-   Gymnasium's async vector env of it (``--num-envs`` workers).
-2. HBS and flat PPO (``omnigym.agents.hbs.hbs``), each trained for
-   ``--timesteps`` env steps; finished episodes' score, deepest level and
-   cells explored are averaged over the last ``--last-episodes`` episodes.
+HBS and flat PPO (``omnigym.agents.hbs.hbs``), each trained for
+``--timesteps`` env steps on ``--num-envs`` spawned async workers; finished
+episodes' score, deepest level and cells explored are averaged over the last
+``--last-episodes`` episodes, with the rollouts' env steps/s. The env's own
+throughput against stock NLE is ``bench_nethack_throughput.py``.
 
     python benchmarks/bench_nethack.py --timesteps 100000
 
@@ -18,46 +17,11 @@ import argparse
 import time
 from pathlib import Path
 
-import gymnasium
 import jax
 import numpy as np
 
 from omnigym import benchmarking
 from omnigym.agents.lib.config import to_dict
-
-
-def steps_per_s(env, steps: int, seed: int = 0) -> float:
-    env.reset(seed=seed)
-    start = time.perf_counter()
-    for _ in range(steps):
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if np.any(terminated) or np.any(truncated):
-            if not hasattr(env, "num_envs"):
-                env.reset()
-    return steps * getattr(env, "num_envs", 1) / (time.perf_counter() - start)
-
-
-def throughput(steps: int, num_envs: int) -> dict:
-    import nle  # noqa: F401  (registers NetHackScore-v0)
-
-    native = gymnasium.make("NetHackScore-v0", observation_keys=("glyphs", "blstats", "message"))
-    ours = gymnasium.make("NetHack-HBS-v0")
-    vector = gymnasium.make_vec("NetHack-HBS-v0", num_envs=num_envs, vectorization_mode="async",
-                                vector_kwargs={"context": "spawn"})
-    try:
-        result = {
-            "native_nle_steps_per_s": steps_per_s(native, steps),
-            "behaviour_env_steps_per_s": steps_per_s(ours, steps),
-            f"async_vector_env_{num_envs}_steps_per_s": steps_per_s(vector, steps // num_envs),
-        }
-    finally:
-        for env in (native, ours, vector):
-            env.close()
-    result["behaviour_env_over_native"] = result["behaviour_env_steps_per_s"] / result["native_nle_steps_per_s"]
-    result["vector_env_over_behaviour_env"] = (
-        result[f"async_vector_env_{num_envs}_steps_per_s"] / result["behaviour_env_steps_per_s"]
-    )
-    return result
 
 
 def train(hierarchical: bool, args) -> dict:
@@ -83,6 +47,7 @@ def train(hierarchical: bool, args) -> dict:
         "config": to_dict(config),
         "train_seconds": seconds,
         "env_steps_per_s_while_training": args.timesteps / seconds,
+        "rollout_env_steps_per_s_median": float(np.median([row["env_steps_per_s"] for row in curve])),
         "episodes": len(episodes),
         "mean_score_last_episodes": mean("score"),
         "mean_deepest_level_last_episodes": mean("deepest"),
@@ -123,7 +88,6 @@ def plot(report: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--throughput-steps", type=int, default=4000)
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--num-envs", type=int, default=4)
     parser.add_argument("--num-steps", type=int, default=128)
@@ -133,10 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     import omnigym  # noqa: F401  (registers the ids)
 
-    report = {"benchmark": "NetHack behaviour spaces: throughput, and HBS vs flat PPO",
-              "throughput": throughput(args.throughput_steps, args.num_envs)}
-    print(report["throughput"], flush=True)
-    report["timesteps"] = args.timesteps
+    report = {"benchmark": "HBS vs flat PPO on NetHack", "timesteps": args.timesteps}
     report["learners"] = {"HBS": train(True, args), "flat PPO (score)": train(False, args)}
     path = benchmarking.write_result(args.out, "nethack_hbs", report)
     plot({**report, **benchmarking.provenance()}, path.with_suffix(".png"))

@@ -38,6 +38,7 @@ def test_one_update_trains_and_reports_episodes(name):
     logs = []
     state, metrics = module.make_train(config, log=logs.append)(jax.random.key(0))
     assert len(logs) == 1 and np.isfinite(logs[0]["loss"]) and int(state.step) == 1
+    assert logs[0]["env_steps_per_s"] > 0 and metrics["env_steps_per_s"].shape == (1,)
     moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), before, state.learner.params)
     assert all(jax.tree.leaves(moved["params"]["low_level_policy"])), "the low-level head was updated"
     if config.hierarchical:

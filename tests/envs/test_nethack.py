@@ -133,11 +133,39 @@ def test_external_weights_and_their_errors():
         env.set_behaviour([1.0] * 5, option_length=-3)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         env.set_behaviour([1.0, float("nan"), 0.0, 0.0, 0.0])
-    with pytest.raises(ValueError, match="not in"):
-        env.step(23)
+    for bad in (23, -1, 2.5, float("nan"), [1, 2], "3"):
+        with pytest.raises(ValueError, match=r"is not in its space: expected an integer in \[0, 23\)"):
+            env.step(bad)
+    env.step(np.float64(3.0))  # an integral float is that integer, no cast of a fraction
     env.close()
+    controller = NetHackBehaviourEnv(episode_limit=50)
+    controller.reset(seed=0)
+    for bad in ([0, 1, 1, 1, 1, 1], [0, 1, 1, 3, 1, 1, 0], [0.5, 1, 1, 1, 1, 1, 0]):
+        with pytest.raises(ValueError, match=r"expected 7 integers, each in \[0, n\) for n in \[23, 3, 3"):
+            controller.step(bad)
+    with pytest.raises(ValueError, match="controller action"):
+        controller.set_controller_action([1, 1, 1, 1, 1, 8])
+    controller.close()
     with pytest.raises(ValueError, match="behaviour"):
         NetHackBehaviourEnv(behaviour="random")
+
+
+def test_observations_are_copies_not_nle_buffers():
+    env = NetHackBehaviourEnv(behaviour="external", episode_limit=50)
+    first, _ = env.reset(seed=4)
+    kept = {key: value.copy() for key, value in first.items()}
+    for action in (1, 2, 3, 4, 5, 6):
+        latest, *_ = env.step(action)
+    for key, value in first.items():
+        np.testing.assert_array_equal(value, kept[key], err_msg=key)
+        assert not np.shares_memory(value, latest[key]), key
+    env.close()
+
+
+def test_no_notice_about_the_internal_observation(caplog):
+    with caplog.at_level("WARNING"):
+        gymnasium.make("NetHack-HBS-v0").close()
+    assert not [r for r in caplog.records if "internal" in r.getMessage()]
 
 
 def test_episode_statistics_at_the_time_limit():

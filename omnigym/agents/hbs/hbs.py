@@ -33,6 +33,7 @@ resumed run starts fresh episodes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -237,7 +238,8 @@ def make_train(
 ) -> Callable:
     """The contract's ``train(key, state=None, num_updates=None) -> (RunState, metrics)``.
 
-    Metrics per update: ``env_steps``, ``loss``, ``episodes`` (ended in the
+    Metrics per update: ``env_steps``, ``env_steps_per_s`` (the rollout's, the
+    policy's forward passes included), ``loss``, ``episodes`` (ended in the
     update) and the mean ``episode_<stat>`` of those episodes (NaN if none).
     ``episode_log`` receives every finished episode's statistics (NLE's
     ``info["episode"]``: score, deepest level, turns, cells explored, death).
@@ -256,7 +258,7 @@ def make_train(
                 state, rows = _run(agent, envs, state, num_updates, log, episode_log)
             finally:
                 envs.close()
-        names = ["env_steps", "loss", "episodes", *(f"episode_{s}" for s in EPISODE_STATS)]
+        names = ["env_steps", "env_steps_per_s", "loss", "episodes", *(f"episode_{s}" for s in EPISODE_STATS)]
         return state, {k: np.asarray([row[k] for row in rows], np.float32) for k in names}
 
     return train
@@ -270,6 +272,7 @@ def _run(agent: Agent, envs, state: RunState, num_updates: int, log, episode_log
     rows = []
     for _ in range(num_updates):
         steps, episodes = [], []
+        start = time.perf_counter()
         for _ in range(config.num_steps):
             key, key_act = jax.random.split(key)
             out = jax.device_get(agent.act(params_state.params, obs, key_act))
@@ -284,13 +287,15 @@ def _run(agent: Agent, envs, state: RunState, num_updates: int, log, episode_log
             steps.append(record)
             episodes += finished_episodes(info)
             obs, resetting = next_obs, done
+        rollout_seconds = time.perf_counter() - start
         rollout = jax.tree.map(lambda *xs: np.stack(xs), *steps)
         key, key_last, key_update = jax.random.split(key, 3)
         last = jax.device_get(agent.act(params_state.params, obs, key_last))
         params_state, loss = agent.update(params_state, rollout, last, key_update)
         step += 1
-        row = {"env_steps": step * config.batch_size_per_update, "loss": float(loss),
-               "episodes": len(episodes)}
+        row = {"env_steps": step * config.batch_size_per_update,
+               "env_steps_per_s": config.batch_size_per_update / rollout_seconds,
+               "loss": float(loss), "episodes": len(episodes)}
         for episode in episodes if episode_log is not None else ():
             episode_log(episode)
         for stat in EPISODE_STATS:

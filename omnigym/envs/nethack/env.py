@@ -33,6 +33,7 @@ the registered ids add no Gymnasium ``TimeLimit``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,17 @@ from omnigym.core.errors import RenderModeError
 from omnigym.envs.nethack.rewards import HBS_REWARDS, REWARDS, RewardLibrary
 
 BEHAVIOURS = ("controller", "external")
+
+
+class _DropLogRecord(logging.Filter):
+    """Drops the log records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
 
 
 class NetHackBehaviourEnv(gymnasium.Env):
@@ -84,12 +96,22 @@ class NetHackBehaviourEnv(gymnasium.Env):
         self.option_lengths = tuple(2**i for i in range(num_option_lengths))
         self.crop_size = crop_size
         self.render_mode = render_mode
-        self.nle = NetHackScore(
-            character=character,
-            max_episode_steps=episode_limit,
-            observation_keys=("glyphs", "blstats", "internal")
-            + (("tty_chars",) if render_mode == "ansi" else ()),
-        )
+        # The eating reward reads nutrition (u.uhunger) from NLE's 'internal'
+        # observation, which NLE warns about on every construction; omnigym asks
+        # for it on purpose and never passes it to the agent, so that one notice
+        # is dropped here.
+        notice = _DropLogRecord("The 'internal' NLE observation was requested")
+        nle_logger = logging.getLogger("nle.env.base")  # where NLE logs it
+        nle_logger.addFilter(notice)
+        try:
+            self.nle = NetHackScore(
+                character=character,
+                max_episode_steps=episode_limit,
+                observation_keys=("glyphs", "blstats", "internal")
+                + (("tty_chars",) if render_mode == "ansi" else ()),
+            )
+        finally:
+            nle_logger.removeFilter(notice)
         num_rewards = len(self.library)
         self.num_game_actions = int(self.nle.action_space.n)
         self.controller_action_space = spaces.MultiDiscrete(
@@ -110,7 +132,7 @@ class NetHackBehaviourEnv(gymnasium.Env):
                 "behaviour": spaces.Box(0.0, 1.0, (num_rewards + 1,), np.float32),
             }
         )
-        self._weights = np.full(num_rewards, 1.0 / num_rewards, np.float32)
+        self._set_weights(np.full(num_rewards, 1.0 / num_rewards, np.float32))
         self._option_length = self.option_lengths[-1]
         self._option_steps = 0
         #: The last in-game observation's bottom line (and screen, when rendering),
@@ -146,31 +168,41 @@ class NetHackBehaviourEnv(gymnasium.Env):
             if int(option_length) < 1:
                 raise ValueError(f"option_length must be a positive number of steps, got {option_length}.")
             self._option_length = int(option_length)
-        self._weights = weights if weights.any() else np.full_like(weights, 1.0 / len(weights))
+        self._set_weights(weights if weights.any() else np.full_like(weights, 1.0 / len(weights)))
         self._option_steps = 0
+
+    def _set_weights(self, weights: np.ndarray) -> None:
+        self._weights = weights
+        #: The observation's behaviour vector off and on a decision step.
+        self._behaviour = {
+            flag: np.append(weights, np.float32(flag)).astype(np.float32) for flag in (False, True)
+        }
 
     def set_controller_action(self, controller_action: Sequence[int]) -> None:
         """Set the behaviour from a controller action: a weight level per reward, then a length index."""
-        controller_action = np.asarray(controller_action)
-        if not self.controller_action_space.contains(controller_action.astype(np.int64)):
-            raise ValueError(
-                f"controller action {controller_action.tolist()} is not in {self.controller_action_space}."
-            )
-        self.set_behaviour(self.levels[controller_action[:-1]], self.option_lengths[controller_action[-1]])
+        parts = _integers(controller_action, self.controller_action_space.nvec, "controller action")
+        self._set_controller_parts(parts)
+
+    def _set_controller_parts(self, parts: list[int]) -> None:
+        self.set_behaviour(self.levels[parts[:-1]], self.option_lengths[parts[-1]])
+
+    def _action_parts(self, action: Any) -> list[int]:
+        """The action as Python ints (the game action first), checked against the action space."""
+        if self.behaviour == "controller":
+            return _integers(action, self.action_space.nvec, "action")
+        return _integers(action, (self.num_game_actions,), "action", scalar=True)
 
     # ------------------------------------------------------------ observation
     def _observe(self, nle_obs: dict, decision: bool) -> dict:
-        glyphs = nle_obs["glyphs"]
-        blstats = nle_obs["blstats"]
-        half = self.crop_size // 2
-        padded = np.pad(glyphs, half, constant_values=nethack.GLYPH_CMAP_OFF)
-        x, y = int(blstats[nethack.NLE_BL_X]), int(blstats[nethack.NLE_BL_Y])
-        crop = padded[y : y + self.crop_size, x : x + self.crop_size]
-        return {
-            "glyphs_crop": crop.astype(np.int16),
-            "blstats": np.asarray(blstats, np.int64),
-            "behaviour": np.append(self._weights, np.float32(decision)).astype(np.float32),
-        }
+        """The agent's observation; every array is a fresh copy (NLE reuses its buffers)."""
+        glyphs, blstats = nle_obs["glyphs"], nle_obs["blstats"]
+        size, half = self.crop_size, self.crop_size // 2
+        top, left = int(blstats[nethack.NLE_BL_Y]) - half, int(blstats[nethack.NLE_BL_X]) - half
+        rows, cols = glyphs.shape
+        crop = np.full((size, size), nethack.GLYPH_CMAP_OFF, np.int16)  # blank stone off the map
+        r0, r1, c0, c1 = max(top, 0), min(top + size, rows), max(left, 0), min(left + size, cols)
+        crop[r0 - top : r1 - top, c0 - left : c1 - left] = glyphs[r0:r1, c0:c1]
+        return {"glyphs_crop": crop, "blstats": blstats.copy(), "behaviour": self._behaviour[decision].copy()}
 
     # ---------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -190,16 +222,11 @@ class NetHackBehaviourEnv(gymnasium.Env):
     def step(self, action: Any):
         if self._last is None:
             raise RuntimeError("call reset() before step().")
-        action = np.asarray(action)
-        if not self.action_space.contains(action.astype(np.int64)):
-            raise ValueError(f"action {action.tolist()} is not in {self.action_space}.")
+        parts = self._action_parts(action)
         decided = self.decision
-        if self.behaviour == "controller":
-            if decided:
-                self.set_controller_action(action[1:])
-            game_action = int(action[0])
-        else:
-            game_action = int(action)
+        if self.behaviour == "controller" and decided:
+            self._set_controller_parts(parts[1:])
+        game_action = parts[0]
         nle_obs, _, terminated, truncated, nle_info = self.nle.step(game_action)
         self._option_steps += 1
         raw = self.library.step(nle_obs, done=terminated or truncated)
@@ -250,3 +277,25 @@ class NetHackBehaviourEnv(gymnasium.Env):
 
     def close(self) -> None:
         self.nle.close()
+
+
+def _integers(value: Any, bounds: Sequence[int], what: str, scalar: bool = False) -> list[int]:
+    """``value`` as a list of ints ``0 <= v < bound``, or a ValueError saying what was expected.
+
+    Integer arrays and integral floats (3.0) are accepted; 2.5, a wrong shape
+    or an out-of-range entry are errors, never cast. Comparing plain lists is
+    what keeps this cheap enough for every step.
+    """
+    array = np.asarray(value)
+    values = None
+    if array.shape == (() if scalar else (len(bounds),)) and array.dtype.kind in "biuf":
+        values = [array.item()] if scalar else array.tolist()
+    try:
+        ints = [int(v) for v in values] if values is not None else None
+    except (ValueError, OverflowError):  # NaN, infinity
+        ints = None
+    if ints is None or ints != values or any(not 0 <= v < b for v, b in zip(ints, bounds)):
+        expected = (f"an integer in [0, {bounds[0]})" if scalar
+                    else f"{len(bounds)} integers, each in [0, n) for n in {[int(b) for b in bounds]}")
+        raise ValueError(f"{what} {value!r} is not in its space: expected {expected}.")
+    return ints

@@ -59,8 +59,17 @@ def seen_cells(glyphs: np.ndarray) -> int:
     return int(np.count_nonzero(glyphs != nethack.GLYPH_CMAP_OFF))
 
 
+#: The bottom-line fields the rewards read, by name.
+_BL = {name: getattr(nethack, f"NLE_BL_{name}") for name in ("SCORE", "GOLD", "DEPTH", "AC", "EXP", "HP", "DNUM", "DLEVEL")}
+
+
 class RewardLibrary:
-    """The reward vector of consecutive NLE observations (see module doc)."""
+    """The reward vector of consecutive NLE observations (see module doc).
+
+    A step reads the bottom line once as Python ints and counts the seen
+    cells once (numpy); no other array work, so the library costs a few
+    microseconds per step.
+    """
 
     def __init__(self, names: Sequence[str] = tuple(REWARDS)):
         unknown = [name for name in names if name not in REWARDS]
@@ -68,11 +77,11 @@ class RewardLibrary:
             raise ValueError(f"unknown reward function(s) {unknown}; expected some of {list(REWARDS)}.")
         self.names = tuple(names)
         self.scales = np.asarray([REWARDS[name][0] for name in self.names], np.float32)
-        self._previous: dict | None = None
+        self._previous: tuple[list[int], int] | None = None
         self._most_seen: dict[tuple[int, int], int] = {}
         #: Every reward function's raw value at the last step, named (whether or
         #: not it is in ``names``): episode statistics and controller rewards read it.
-        self.last_values: dict[str, float] = dict.fromkeys(REWARDS, 0.0)
+        self.last_values: dict[str, int] = dict.fromkeys(REWARDS, 0)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -81,44 +90,49 @@ class RewardLibrary:
         """Start an episode from its first observation."""
         self._most_seen = {}
         self._previous = self._snapshot(observation)
-        self._explored(observation)
+        self._explored(observation, self._previous[0])
 
-    def _snapshot(self, observation: dict) -> dict:
-        return {
-            "blstats": np.array(observation["blstats"], np.int64),
-            "nutrition": int(observation["internal"][NUTRITION]),
-        }
+    @staticmethod
+    def _snapshot(observation: dict) -> tuple[list[int], int]:
+        """The bottom line and the nutrition (``internal[7]``, u.uhunger), as Python ints."""
+        return observation["blstats"].tolist(), int(observation["internal"][NUTRITION])
 
-    def _explored(self, observation: dict) -> int:
+    def _explored(self, observation: dict, blstats: list[int]) -> int:
         """Cells newly seen on the current level (and remember them)."""
-        blstats = observation["blstats"]
-        level = (int(blstats[nethack.NLE_BL_DNUM]), int(blstats[nethack.NLE_BL_DLEVEL]))
+        level = (blstats[_BL["DNUM"]], blstats[_BL["DLEVEL"]])
         seen = seen_cells(observation["glyphs"])
-        new = max(0, seen - self._most_seen.get(level, 0))
-        self._most_seen[level] = max(seen, self._most_seen.get(level, 0))
-        return new
+        most = self._most_seen.get(level, 0)
+        if seen > most:
+            self._most_seen[level] = seen
+            return seen - most
+        return 0
 
     def step(self, observation: dict, done: bool = False, scaled: bool = False) -> np.ndarray:
         """float32[K]: the rewards of the step that led to ``observation``."""
         if self._previous is None:
             raise RuntimeError("call reset(first_observation) before step().")
         if done:
-            self.last_values = dict.fromkeys(REWARDS, 0.0)
+            self.last_values = dict.fromkeys(REWARDS, 0)
             return np.zeros(len(self.names), np.float32)
-        before, now = self._previous, self._snapshot(observation)
-        delta = now["blstats"] - before["blstats"]
+        (before, food_before), now = self._previous, self._snapshot(observation)
+        blstats, food = now
+
+        def rise(field: str) -> int:
+            return max(0, blstats[_BL[field]] - before[_BL[field]])
+
+        depth = blstats[_BL["DEPTH"]] - before[_BL["DEPTH"]]
         values = {
-            "score": max(0, delta[nethack.NLE_BL_SCORE]),
-            "gold": max(0, delta[nethack.NLE_BL_GOLD]),
-            "descend": max(0, delta[nethack.NLE_BL_DEPTH]),
-            "ascend": max(0, -delta[nethack.NLE_BL_DEPTH]),
-            "eating": max(0, now["nutrition"] - before["nutrition"]),
-            "armour": -delta[nethack.NLE_BL_AC],
-            "experience": max(0, delta[nethack.NLE_BL_EXP]),
-            "exploration": self._explored(observation),
-            "health": delta[nethack.NLE_BL_HP],
+            "score": rise("SCORE"),
+            "gold": rise("GOLD"),
+            "descend": max(0, depth),
+            "ascend": max(0, -depth),
+            "eating": max(0, food - food_before),
+            "armour": before[_BL["AC"]] - blstats[_BL["AC"]],
+            "experience": rise("EXP"),
+            "exploration": self._explored(observation, blstats),
+            "health": blstats[_BL["HP"]] - before[_BL["HP"]],
         }
         self._previous = now
-        self.last_values = {name: float(value) for name, value in values.items()}
+        self.last_values = values
         vector = np.asarray([values[name] for name in self.names], np.float32)
         return vector * self.scales if scaled else vector
