@@ -12,6 +12,8 @@
    ``NetHack-HBS-v0`` and stock NLE, interleaved: env steps/s of all
    workers together and the efficiency per worker, rate(N) / (N x rate(1)).
    Workers beyond the machine's cores share them, which the efficiency shows.
+   The same counts with ``vectorization_mode="sync"`` (one process) give the
+   cost of the async path's messages.
 
     python benchmarks/bench_nethack_throughput.py [--rounds 5] [--steps 20000] [--workers 1 2 4 8]
 
@@ -86,30 +88,38 @@ def single(rounds: int, steps: int, seed: int) -> dict:
     }
 
 
+def vector_rate(env_id: str, num_envs: int, mode: str, seconds: float, seed: int) -> float:
+    kwargs = {"vector_kwargs": {"context": "spawn"}} if mode == "async" else {}
+    env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    try:
+        env.reset(seed=seed)
+        rate = vector_steps_per_s(env, random_actions(env.action_space, 200, seed))
+        count = max(200, int(seconds * rate / num_envs))
+        return vector_steps_per_s(env, random_actions(env.action_space, count, seed))
+    finally:
+        env.close()
+
+
 def vector(worker_counts: list[int], seconds: float, seed: int) -> dict:
-    rates: dict[str, dict[int, float]] = {name: {} for name in VECTOR}
-    for workers in worker_counts:
-        for name, env_id in VECTOR.items():
-            env = gymnasium.make_vec(env_id, num_envs=workers, vectorization_mode="async",
-                                     vector_kwargs={"context": "spawn"})
-            try:
-                env.reset(seed=seed)
-                probe = random_actions(env.action_space, 200, seed)
-                rate = vector_steps_per_s(env, probe)
-                count = max(200, int(seconds * rate / workers))
-                rates[name][workers] = vector_steps_per_s(env, random_actions(env.action_space, count, seed))
-            finally:
-                env.close()
-            print(f"{name:30s} {workers} workers: {rates[name][workers]:,.0f} env steps/s", flush=True)
+    rates = {mode: {name: {} for name in VECTOR} for mode in ("async", "sync")}
+    for count in worker_counts:
+        for mode in rates:
+            for name, env_id in VECTOR.items():
+                rates[mode][name][count] = vector_rate(env_id, count, mode, seconds, seed)
+                print(f"{name:30s} {mode} {count} envs: {rates[mode][name][count]:,.0f} env steps/s", flush=True)
+    first = worker_counts[0]
+    stock = next(iter(VECTOR))
     return {
         "worker_counts": worker_counts,
         "cores": os.cpu_count(),
-        "env_steps_per_s": rates,
-        "efficiency_per_worker": {
-            name: {n: rate / (n * by_count[worker_counts[0]] / worker_counts[0]) for n, rate in by_count.items()}
-            for name, by_count in rates.items()
+        "async_env_steps_per_s": rates["async"],
+        "async_efficiency_per_worker": {
+            name: {n: rate / (n * by_count[first] / first) for n, rate in by_count.items()}
+            for name, by_count in rates["async"].items()
         },
-        "hbs_over_stock_nle": {n: rates["NetHack-HBS-v0"][n] / rates[next(iter(VECTOR))][n] for n in worker_counts},
+        "async_hbs_over_stock_nle": {n: rates["async"]["NetHack-HBS-v0"][n] / rates["async"][stock][n]
+                                     for n in worker_counts},
+        "sync_env_steps_per_s": rates["sync"],
     }
 
 
