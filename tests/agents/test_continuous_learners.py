@@ -173,24 +173,26 @@ def test_bad_configs_are_clear_errors():
 COARSE = {"goal_spacing": 0.1, "success_radius": 0.05}
 LEARNING = td3_her.TD3HERConfig(
     env_kwargs=COARSE, num_envs=16, num_steps=50, total_timesteps=64_000, buffer_rollouts=200,
-    learning_starts=4, gradient_steps=200, batch_size=256, hidden_sizes=(128, 128), eval_every=0,
-    eval_repeats=16, eval_steps=50,
+    learning_starts=4, gradient_steps=200, batch_size=256, hidden_sizes=(128, 128), lr=3e-4,
+    eval_every=0, eval_repeats=16, eval_steps=50,
 )
-#: How far above the best baseline the trained actor must end (10 of the 208 attempts).
+#: How far above the best baseline the seeds' mean success must end (10 of 208 attempts).
 MARGIN = 0.05
 TORQUES = jnp.asarray([(a, b) for a in (-1.0, -0.5, 0.0, 0.5, 1.0) for b in (-1.0, -0.5, 0.0, 0.5, 1.0)])
 
 
 def test_td3_her_beats_every_constant_torque():
-    """TD3+HER on the 13-goal reacher, 64k env steps (about a minute on the 2-core CPU).
+    """TD3+HER on the 13-goal reacher, 64k env steps, seeds 0 and 1 in one vmapped run (~95 s).
 
-    Baselines measured here on the same goals, starts and seed: the best of 25
-    constant torques (every one in {-1, -0.5, 0, 0.5, 1}^2, doing nothing
-    included) and uniformly random torques. Measured: constant 0.077 (the start
-    goal), random 0.091, trained 0.154; the bar is the best baseline plus
-    ``MARGIN``. The learner is fragile at this budget: seeds 1 and 2 end at
-    0.245 and 0.077 (16 tries per goal), its greedy success swinging between
-    evaluations.
+    Baselines measured here on the same goals, starts and evaluation seed: the
+    best of 25 constant torques (every one in {-1, -0.5, 0, 0.5, 1}^2, doing
+    nothing included) and uniformly random torques. Measured: constant 0.077
+    (the goal under the arm's start), random 0.091, trained 0.231 and 0.370
+    (seeds 0 and 1, 16 tries per goal; seed 2 ends at 0.077); the bar is the
+    seeds' mean at least ``MARGIN`` above the best baseline, so one seed that
+    stays at the floor does not fail it. At TD3's default lr 1e-3 the greedy
+    success swings between evaluations (seeds 0-2 ended at 0.154, 0.245 and
+    0.077, and at 0.077 / 0.154 under vmap, whose numerics differ), hence lr 3e-4.
 
     Continuous LEO has no such test: no setting tried learns within two
     minutes here (greedy success, 2 seeds, against the best constant torque):
@@ -202,10 +204,15 @@ def test_td3_her_beats_every_constant_torque():
     benchmark (``benchmarks/bench_leo_continuous.py``: 0.112 / 0.061 after
     200k steps on the 49 default goals, against 0.020 for every constant torque).
     """
-    state, _ = jax.jit(td3_her.make_train(LEARNING))(jax.random.key(0))
-    env, env_params, act = td3_her.make_policy(LEARNING, state)
     key, repeats, steps = jax.random.key(1), LEARNING.eval_repeats, LEARNING.eval_steps
-    trained = float(gr.evaluate_goals(key, env, env_params, act, repeats, steps).mean())
+    env, env_params, _ = td3.make_env(LEARNING)
+
+    def success(seed):
+        state, _ = td3_her.make_train(LEARNING)(jax.random.key(seed))
+        act = td3_her.make_policy(LEARNING, state)[2]
+        return gr.evaluate_goals(key, env, env_params, act, repeats, steps).mean()
+
+    trained = np.asarray(jax.jit(jax.vmap(success))(jnp.arange(2)))
     constant = float(jnp.max(gr.constant_rates(key, env, env_params, TORQUES, repeats, steps)))
     random = float(gr.random_rates(key, env, env_params, repeats, steps).mean())
-    assert trained >= max(constant, random) + MARGIN, (trained, constant, random)
+    assert trained.mean() >= max(constant, random) + MARGIN, (trained, constant, random)
