@@ -50,6 +50,7 @@ from nle.env.tasks import NetHackScore
 
 from omnigym.core.errors import RenderModeError
 from omnigym.envs.nethack.rewards import HBS_REWARDS, REWARDS, RewardLibrary
+from omnigym.wrappers.checks import check_action
 
 BEHAVIOURS = ("controller", "external")
 
@@ -185,17 +186,16 @@ class NetHackBehaviourEnv(gymnasium.Env):
 
     def set_controller_action(self, controller_action: Sequence[int]) -> None:
         """Set the behaviour from a controller action: a weight level per reward, then a length index."""
-        parts = _integers(controller_action, self.controller_action_space.nvec, "controller action")
-        self._set_controller_parts(parts)
+        checked = check_action(self.controller_action_space, controller_action, f"{type(self).__name__} controller")
+        self._set_controller_parts(checked.tolist())
 
     def _set_controller_parts(self, parts: list[int]) -> None:
         self.set_behaviour(self.levels[parts[:-1]], self.option_lengths[parts[-1]])
 
     def _action_parts(self, action: Any) -> list[int]:
-        """The action as Python ints (the game action first), checked against the action space."""
-        if self.behaviour == "controller":
-            return _integers(action, self.action_space.nvec, "action")
-        return _integers(action, (self.num_game_actions,), "action", scalar=True)
+        """The action as Python ints (the game action first), checked as every adapter checks it."""
+        checked = check_action(self.action_space, action, type(self).__name__)
+        return checked.tolist() if self.behaviour == "controller" else [int(checked)]
 
     # ------------------------------------------------------------ observation
     def _observe(self, nle_obs: dict, decision: bool) -> dict:
@@ -283,24 +283,3 @@ class NetHackBehaviourEnv(gymnasium.Env):
     def close(self) -> None:
         self.nle.close()
 
-
-def _integers(value: Any, bounds: Sequence[int], what: str, scalar: bool = False) -> list[int]:
-    """``value`` as a list of ints ``0 <= v < bound``, or a ValueError saying what was expected.
-
-    Integer arrays and integral floats (3.0) are accepted; 2.5, a wrong shape
-    or an out-of-range entry are errors, never cast. Comparing plain lists is
-    what keeps this cheap enough for every step.
-    """
-    array = np.asarray(value)
-    values = None
-    if array.shape == (() if scalar else (len(bounds),)) and array.dtype.kind in "biuf":
-        values = [array.item()] if scalar else array.tolist()
-    try:
-        ints = [int(v) for v in values] if values is not None else None
-    except (ValueError, OverflowError):  # NaN, infinity
-        ints = None
-    if ints is None or ints != values or any(not 0 <= v < b for v, b in zip(ints, bounds)):
-        expected = (f"an integer in [0, {bounds[0]})" if scalar
-                    else f"{len(bounds)} integers, each in [0, n) for n in {[int(b) for b in bounds]}")
-        raise ValueError(f"{what} {value!r} is not in its space: expected {expected}.")
-    return ints
