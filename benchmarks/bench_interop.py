@@ -31,7 +31,6 @@ import jax
 
 from omnigym import benchmarking
 from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import make_reset_strategy
 from omnigym.wrappers.interop import from_brax, from_gymnax, from_jumanji
 
 RESULTS = Path(__file__).parent / "results"
@@ -84,7 +83,7 @@ def omnigym_paths(env: Any, sample_actions, num_envs: int, steps: int) -> dict[s
         keys = jax.random.split(key, num_envs)
         return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
 
-    vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, None))
+    vec = AutoResetVecEnv(env, num_envs)
     return {
         "omnigym_step": rollout(reset, step, sample_actions, steps),
         "omnigym_vec": rollout(

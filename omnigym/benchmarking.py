@@ -18,7 +18,7 @@ import numpy as np
 import omnigym
 from omnigym.core.environment import select_where
 from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import make_reset_strategy
+from omnigym.wrappers.gymnasium import vector_reset_strategy
 
 
 def timed(run: Callable[[], Any], repeats: int = 1) -> float:
@@ -34,11 +34,17 @@ def timed(run: Callable[[], Any], repeats: int = 1) -> float:
 
 
 def jax_path_steps_per_s(
-    env_id: str, num_envs: int, steps: int, reset_ratio: int | None = None, **env_kwargs: Any
+    env_id: str,
+    num_envs: int,
+    steps: int,
+    reset_ratio: int | None = None,
+    reset_strategy: str = "pool",
+    **env_kwargs: Any,
 ) -> float:
     """Our JAX path: ``lax.scan`` over ``AutoResetVecEnv.step`` (auto-reset included)."""
     env, params = omnigym.make(env_id, **env_kwargs)
-    vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
+    strategy = vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
+    vec = AutoResetVecEnv(env, num_envs, strategy)
 
     @jax.jit
     def rollout(key):

@@ -10,7 +10,7 @@ runs on it as is:
 ``step`` auto-resets (the gymnax convention) and keeps the terminal observation
 in ``info["final_observation"]``; ``step_env`` is the pure transition. Our own
 vectorised paths call ``step_env`` and reset through a
-:class:`~omnigym.wrappers.autoreset.ResetStrategy` that suits the env.
+:mod:`omnigym.wrappers.autoreset` strategy (a pool of fresh start states by default).
 
 What this class adds to gymnax:
 
@@ -113,9 +113,6 @@ class Environment(ConfigEquality, gymnax_env.Environment, Generic[TEnvState, TEn
 
     #: False where the underlying package fails under ``jax_enable_x64``.
     supports_x64: ClassVar[bool] = True
-    #: "cheap" resets can be computed every step and selected; "expensive"
-    #: ones (Craftax world generation) should use an optimistic reset pool.
-    reset_cost: ClassVar[str] = "cheap"
     #: Render modes the env can produce from a state (``render(state, params)``).
     render_modes: ClassVar[tuple[str, ...]] = ()
 

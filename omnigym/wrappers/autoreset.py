@@ -1,28 +1,43 @@
-"""Batched stepping with auto-reset: the select strategy and the optimistic reset pool.
+"""Batched stepping with auto-reset, and the strategies that make the resets.
 
 Under ``vmap`` a per-env ``lax.cond`` becomes a select that computes both
-branches, so "reset only the envs that are done" is no saving there. Two
-strategies remain:
+branches, so "reset only the envs that are done" costs a reset for every env.
+The strategies differ in how many resets they compute per step:
 
-* :class:`SelectReset` computes a reset for every env and selects it where an
-  episode ended. Right for cheap resets.
-* :class:`OptimisticReset` computes ``ceil(num_envs / reset_ratio)`` resets per
-  step and hands them to the envs that ended. Right for expensive resets
-  (Craftax world generation costs 25-60x a step). If more envs end in one step
-  than there are fresh resets, some of them share a start state: the
-  "optimistic" bet, which the ratio controls.
+* :class:`PoolReset` (the default) keeps a pool of fresh start states in the
+  vec state and hands one to each env whose episode ended. When the episodes
+  that ended in a step would use more than the pool holds, it refills the
+  pool, ``pool_size`` resets at once, under a scalar ``lax.cond``. The cost is
+  the resets consumed, computed in batches, and no two episodes share a start
+  state. The branch stays a branch only while the strategy is not vmapped.
+* :class:`RefillReset` is the pool with no branch: every step computes a fixed
+  ``ceil(num_envs / refill_ratio)`` fresh states and pushes them into the pool.
+  Under ``vmap`` (a learner vmapped over seeds) it costs that fixed number,
+  where :class:`PoolReset` would refill the whole pool every step. If more
+  episodes end than the pool holds, the extra envs start from a state another
+  env got (counted in ``ResetPool.shared``); the default sizes make this rare.
+* :class:`SelectReset` computes a reset for every env every step and selects
+  it where an episode ended (the gymnax ``step``).
+* :class:`OptimisticReset` computes ``ceil(num_envs / reset_ratio)`` resets
+  per step and shares them out (Craftax_Baselines' optimistic wrapper): when
+  more envs end at once, some episodes start from the same state.
 
-The reference wrapper (Craftax_Baselines ``OptimisticResetVecEnvWrapper``)
-picks the envs that get a fresh reset with ``random.choice(p=done,
-replace=False)``, which is ill-defined when fewer envs are done than there are
-resets and then assigns duplicates or skips done envs. Here the done envs are
-ranked first by a random key and ``top_k`` takes the slots, so every done env
-gets its own fresh reset whenever there are enough.
+Which to use: :class:`PoolReset` wherever the rollout is not vmapped (the
+adapters, a single-seed learner, ``jit(scan(step))``); :class:`RefillReset`
+where it is (``vmap`` over seeds or populations: ``reset_strategy="refill"``
+in the learners' configs). :func:`make_reset_strategy` builds them by name.
+
+The reference optimistic wrapper picks the envs that get a fresh reset with
+``random.choice(p=done, replace=False)``, which is ill-defined when fewer envs
+are done than there are resets. Here the done envs are ranked first by a
+random key and ``top_k`` takes the slots, so every done env gets its own fresh
+reset whenever there are enough.
 
 :class:`AutoResetVecEnv` is the batched env our adapters and learners run:
-``reset(key, params)`` and ``step(key, state, action, params)`` over
-``num_envs`` envs with same-step auto-reset, or ``step(..., reset_mask=mask)``
-for next-step auto-reset.
+``reset(key, params) -> (obs, VecState)`` and ``step(key, state, action,
+params)`` over ``num_envs`` envs with same-step auto-reset, or
+``step(..., reset_mask=mask)`` for next-step auto-reset. ``VecState.env`` is
+the batched env state; ``VecState.pool`` the strategy's pool.
 """
 
 from __future__ import annotations
@@ -33,30 +48,67 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from omnigym.core.environment import Environment, select_where
+
+
+@struct.dataclass
+class ResetPool:
+    """Fresh start states waiting for an episode: a stack, ``available`` deep.
+
+    ``obs`` and ``state`` have ``pool_size`` rows; rows ``[0, available)`` are
+    fresh and the top ones are handed out first. ``refills`` counts the
+    batches of resets computed, ``shared`` the episodes that had to start
+    from a state another env got (only :class:`RefillReset` can).
+    """
+
+    obs: Any
+    state: Any
+    available: jax.Array
+    refills: jax.Array
+    shared: jax.Array
+
+
+@struct.dataclass
+class VecState:
+    """The state of :class:`AutoResetVecEnv`: the batched env state and the pool."""
+
+    env: Any
+    pool: ResetPool | None = None
 
 
 class SelectReset:
     """Reset every env each call and keep the reset where ``mask`` is set.
 
-    Calling a strategy returns ``(obs, state)`` with the masked envs reset;
-    ``carry_over`` sees ``previous_state`` (default ``state``), the state each
-    env's episode ended in.
+    Calling a strategy returns ``(obs, state, pool)`` with the masked envs
+    reset; ``carry_over`` sees ``previous_state`` (default ``state``), the
+    state each env's episode ended in. Strategies without a pool take and
+    return ``pool=None``.
     """
 
     def __init__(self, env: Environment, num_envs: int):
         self.env = env
         self.num_envs = num_envs
 
-    def __call__(self, key, mask, obs, state, params, previous_state=None):
+    def init_pool(self, key: jax.Array, params: Any) -> ResetPool | None:
+        """The pool a fresh :class:`VecState` starts with (``None``: no pool)."""
+        del key, params
+        return None
+
+    def __call__(self, key, mask, obs, state, params, pool=None, previous_state=None):
         key_reset, key_carry = jax.random.split(key)
-        reset_obs, reset_state = jax.vmap(self.env.initial, in_axes=(0, None))(
-            jax.random.split(key_reset, self.num_envs), params
+        reset_obs, reset_state = self._fresh(key_reset, self.num_envs, params)
+        return (
+            *self._carry_and_select(
+                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
+            ),
+            pool,
         )
-        return self._carry_and_select(
-            key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
-        )
+
+    def _fresh(self, key: jax.Array, count: int, params: Any) -> tuple[Any, Any]:
+        """``count`` fresh start states."""
+        return jax.vmap(self.env.initial, in_axes=(0, None))(jax.random.split(key, count), params)
 
     def _carry_and_select(
         self, key, mask, obs, state, reset_obs, reset_state, params, previous_state
@@ -98,15 +150,16 @@ class OptimisticReset(SelectReset):
         self.reset_ratio = reset_ratio
         self.num_resets = max(1, math.ceil(num_envs / reset_ratio))
 
-    def __call__(self, key, mask, obs, state, params, previous_state=None):
+    def __call__(self, key, mask, obs, state, params, pool=None, previous_state=None):
         key_reset, key_slots, key_carry = jax.random.split(key, 3)
-        pool_obs, pool_state = jax.vmap(self.env.initial, in_axes=(0, None))(
-            jax.random.split(key_reset, self.num_resets), params
-        )
+        fresh_obs, fresh_state = self._fresh(key_reset, self.num_resets, params)
         slots = optimistic_reset_slots(key_slots, mask, self.num_resets)
-        reset_obs, reset_state = jax.tree.map(lambda x: x[slots], (pool_obs, pool_state))
-        return self._carry_and_select(
-            key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
+        reset_obs, reset_state = jax.tree.map(lambda x: x[slots], (fresh_obs, fresh_state))
+        return (
+            *self._carry_and_select(
+                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
+            ),
+            pool,
         )
 
     @property
@@ -114,68 +167,202 @@ class OptimisticReset(SelectReset):
         return (*super().key, self.reset_ratio)
 
 
-def default_reset_strategy(
-    env: Environment, num_envs: int, reset_ratio: int = 16
+class PoolReset(SelectReset):
+    """A pool of ``pool_size`` fresh start states, refilled under a ``lax.cond``
+    when the episodes that ended would use more than it holds (see module doc).
+
+    ``pool_size`` must be at least ``num_envs`` (the most episodes that can end
+    in one step). The pool starts empty, so ``reset`` costs ``num_envs``
+    resets and the first episode to end pays for the first refill.
+    """
+
+    def __init__(self, env: Environment, num_envs: int, pool_size: int | None = None):
+        super().__init__(env, num_envs)
+        self.pool_size = num_envs if pool_size is None else pool_size
+        if self.pool_size < num_envs:
+            raise ValueError(
+                f"pool_size must be at least num_envs ({num_envs}), the most episodes that "
+                f"can end in one step; got {self.pool_size}."
+            )
+
+    def init_pool(self, key: jax.Array, params: Any) -> ResetPool:
+        shapes = jax.eval_shape(partial(self._fresh, count=self.pool_size, params=params), key)
+        empty = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return ResetPool(*empty, *(jnp.zeros((), jnp.int32) for _ in range(3)))
+
+    def __call__(self, key, mask, obs, state, params, pool=None, previous_state=None):
+        key_refill, key_carry = jax.random.split(key)
+        demand = jnp.sum(mask, dtype=jnp.int32)
+        pool = jax.lax.cond(
+            demand > pool.available,
+            lambda p: self._push(p, *self._fresh(key_refill, self.pool_size, params)),
+            lambda p: p,
+            pool,
+        )
+        reset_obs, reset_state, pool = self._take(mask, demand, pool)
+        return (
+            *self._carry_and_select(
+                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
+            ),
+            pool,
+        )
+
+    def _push(self, pool: ResetPool, fresh_obs: Any, fresh_state: Any) -> ResetPool:
+        """``pool`` with rows ``[available, available + count)`` set to the fresh
+        states (``count`` of them; those past the end are dropped)."""
+        count = jax.tree.leaves(fresh_state)[0].shape[0]
+        rows = pool.available + jnp.arange(count, dtype=jnp.int32)
+        rows = jnp.where(rows < self.pool_size, rows, self.pool_size)  # past the end: dropped
+
+        def put(stack: jax.Array, fresh: jax.Array) -> jax.Array:
+            return stack.at[rows].set(fresh, mode="drop")
+
+        return pool.replace(
+            obs=jax.tree.map(put, pool.obs, fresh_obs),
+            state=jax.tree.map(put, pool.state, fresh_state),
+            available=jnp.minimum(pool.available + count, self.pool_size),
+            refills=pool.refills + 1,
+        )
+
+    def _take(self, mask: jax.Array, demand: jax.Array, pool: ResetPool):
+        """One start state per masked env, popped from the top of the stack.
+
+        The ``k``-th masked env takes row ``available - 1 - k``. Envs past what
+        the pool holds wrap to the top rows again (shared; counted).
+        """
+        rank = jnp.cumsum(mask, dtype=jnp.int32) - 1
+        depth = jnp.maximum(pool.available, 1)
+        rows = pool.available - 1 - jnp.mod(rank, depth)
+        rows = jnp.clip(rows, 0, self.pool_size - 1)
+        reset_obs, reset_state = jax.tree.map(lambda x: x[rows], (pool.obs, pool.state))
+        short = jnp.maximum(demand - pool.available, 0)
+        pool = pool.replace(
+            available=jnp.maximum(pool.available - demand, 0), shared=pool.shared + short
+        )
+        return reset_obs, reset_state, pool
+
+    @property
+    def key(self) -> tuple:
+        return (*super().key, self.pool_size)
+
+
+class RefillReset(PoolReset):
+    """The pool without a branch: ``ceil(num_envs / refill_ratio)`` fresh states
+    pushed every step (see module doc). It starts full."""
+
+    def __init__(
+        self,
+        env: Environment,
+        num_envs: int,
+        refill_ratio: int = 8,
+        pool_size: int | None = None,
+    ):
+        super().__init__(env, num_envs, pool_size)
+        if refill_ratio < 1:
+            raise ValueError(f"refill_ratio must be at least 1, got {refill_ratio}.")
+        self.refill_ratio = refill_ratio
+        self.num_refills = max(1, math.ceil(num_envs / refill_ratio))
+
+    def init_pool(self, key: jax.Array, params: Any) -> ResetPool:
+        return self._push(super().init_pool(key, params), *self._fresh(key, self.pool_size, params))
+
+    def __call__(self, key, mask, obs, state, params, pool=None, previous_state=None):
+        key_refill, key_carry = jax.random.split(key)
+        pool = self._push(pool, *self._fresh(key_refill, self.num_refills, params))
+        reset_obs, reset_state, pool = self._take(mask, jnp.sum(mask, dtype=jnp.int32), pool)
+        return (
+            *self._carry_and_select(
+                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
+            ),
+            pool,
+        )
+
+    @property
+    def key(self) -> tuple:
+        return (*super().key, self.refill_ratio)
+
+
+#: The strategies by the names configs and adapters use.
+RESET_STRATEGIES = {
+    "pool": PoolReset,
+    "refill": RefillReset,
+    "select": SelectReset,
+    "optimistic": OptimisticReset,
+}
+
+
+def make_reset_strategy(
+    env: Environment, num_envs: int, strategy: str = "pool", **options: Any
 ) -> SelectReset:
-    """Optimistic resets for envs whose reset is expensive, select otherwise."""
-    if env.reset_cost == "expensive" and num_envs > 1:
-        return OptimisticReset(env, num_envs, reset_ratio)
-    return SelectReset(env, num_envs)
+    """The reset strategy named ``strategy`` (``pool``, ``refill``, ``select`` or
+    ``optimistic``) for ``num_envs`` copies of ``env``; ``options`` go to its
+    constructor (``pool_size``, ``refill_ratio``, ``reset_ratio``)."""
+    if strategy not in RESET_STRATEGIES:
+        raise ValueError(
+            f"reset strategy must be one of {sorted(RESET_STRATEGIES)}, got {strategy!r}."
+        )
+    return RESET_STRATEGIES[strategy](env, num_envs, **options)
 
 
 class AutoResetVecEnv:
     """``num_envs`` copies of ``env`` stepped in one call, with auto-reset.
 
     ``step`` returns ``(obs, state, reward, terminated, truncated, info)``,
-    each batched. With ``reset_mask=None`` (same-step auto-reset) envs whose
-    episode ended are reset before returning, and ``info["final_observation"]``
-    holds the observation they ended on. With a ``reset_mask`` (next-step
-    auto-reset), the masked envs are reset instead of stepped: their action is
-    ignored, reward is 0 and both flags are False.
+    each batched, ``state`` a :class:`VecState`. With ``reset_mask=None``
+    (same-step auto-reset) envs whose episode ended are reset before
+    returning, and ``info["final_observation"]`` holds the observation they
+    ended on. With a ``reset_mask`` (next-step auto-reset), the masked envs
+    are reset instead of stepped: their action is ignored, reward is 0 and
+    both flags are False. The reset strategy defaults to :class:`PoolReset`.
     """
 
     def __init__(
         self,
         env: Environment,
         num_envs: int,
-        reset_strategy: SelectReset | None = None,
+        reset_strategy: SelectReset | str = "pool",
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
         self.env = env
         self.num_envs = num_envs
-        self.reset_strategy = reset_strategy or default_reset_strategy(env, num_envs)
+        if isinstance(reset_strategy, str):
+            reset_strategy = make_reset_strategy(env, num_envs, reset_strategy)
+        self.reset_strategy = reset_strategy
 
     @partial(jax.jit, static_argnames=("self",))
-    def reset(self, key: jax.Array, params: Any) -> tuple[Any, Any]:
-        keys = jax.random.split(key, self.num_envs)
-        return jax.vmap(self.env.initial, in_axes=(0, None))(keys, params)
+    def reset(self, key: jax.Array, params: Any) -> tuple[Any, VecState]:
+        key_envs, key_pool = jax.random.split(key)
+        obs, state = self.reset_strategy._fresh(key_envs, self.num_envs, params)
+        return obs, VecState(state, self.reset_strategy.init_pool(key_pool, params))
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
         self,
         key: jax.Array,
-        state: Any,
+        state: VecState,
         action: jax.Array,
         params: Any,
         reset_mask: jax.Array | None = None,
-    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+    ) -> tuple[Any, VecState, jax.Array, jax.Array, jax.Array, dict]:
         key_step, key_reset = jax.random.split(key)
         obs, next_state, reward, terminated, truncated, info = jax.vmap(
             self.env.transition, in_axes=(0, 0, 0, None)
-        )(jax.random.split(key_step, self.num_envs), state, action, params)
+        )(jax.random.split(key_step, self.num_envs), state.env, action, params)
         if reset_mask is None:
             done = jnp.logical_or(terminated, truncated)
             info = {**info, "final_observation": obs}
-            obs, next_state = self.reset_strategy(key_reset, done, obs, next_state, params)
-            return obs, next_state, reward, terminated, truncated, info
-        obs, next_state = self.reset_strategy(
-            key_reset, reset_mask, obs, next_state, params, previous_state=state
+            obs, next_state, pool = self.reset_strategy(
+                key_reset, done, obs, next_state, params, state.pool
+            )
+            return obs, VecState(next_state, pool), reward, terminated, truncated, info
+        obs, next_state, pool = self.reset_strategy(
+            key_reset, reset_mask, obs, next_state, params, state.pool, previous_state=state.env
         )
         keep = jnp.logical_not(reset_mask)
         return (
             obs,
-            next_state,
+            VecState(next_state, pool),
             jnp.where(keep, reward, 0.0),
             jnp.logical_and(keep, terminated),
             jnp.logical_and(keep, truncated),

@@ -21,7 +21,6 @@ class Wrapper(Environment):
         self.config = (type(env), env.config or id(env))
         self.supports_x64 = env.supports_x64
         self.x64_reason = env.x64_reason
-        self.reset_cost = env.reset_cost
         self.render_modes = env.render_modes
 
     def __getattr__(self, name: str) -> Any:

@@ -29,7 +29,12 @@ from gymnax.environments.spaces import gymnax_space_to_gym_space
 from omnigym.core.environment import Environment
 from omnigym.core.errors import InvalidGoalError, RenderModeError, describe
 from omnigym.core.processes import check_not_forked, forked_after_jax
-from omnigym.wrappers.autoreset import AutoResetVecEnv, OptimisticReset, SelectReset
+from omnigym.wrappers.autoreset import (
+    AutoResetVecEnv,
+    OptimisticReset,
+    SelectReset,
+    make_reset_strategy,
+)
 from omnigym.wrappers.checks import check_action
 
 
@@ -100,7 +105,7 @@ class KeyStream:
 
 
 #: Attributes rebuilt on unpickling: jitted functions do not pickle.
-_JITTED = ("_initial", "_transition", "_carry_over", "_with_goal")
+_JITTED = ("_initial", "_transition", "_carry_over", "_with_goal", "_step")
 
 
 def _picklable(attributes: dict) -> dict:
@@ -133,11 +138,15 @@ def _gymnasium_obs(space: gymnasium.Space, obs: Any) -> Any:
 
 def jax_action(space: gymnasium.Space, action: Any, who: str, num_envs: int | None = None):
     """``action``, checked (:func:`~omnigym.wrappers.checks.check_action`), as the
-    JAX env takes it: int32 for discrete spaces, the space's own dtype otherwise."""
+    JAX env takes it: int32 for discrete spaces, the space's own dtype otherwise.
+
+    It stays a numpy array: the jitted step it goes to moves it to the device
+    with its other arguments, so there is no transfer of its own.
+    """
     action = check_action(space, action, who, num_envs)
     if isinstance(space, (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete)):
-        return jnp.asarray(action, jnp.int32)
-    return jnp.asarray(action, space.dtype)
+        return action.astype(np.int32, copy=False)
+    return action
 
 
 def _goal_value(env: Environment, goal: Any) -> jax.Array:
@@ -246,24 +255,58 @@ def gymnasium_env(env: Environment, params: Any = None, render_mode: str | None 
     return cls(env, params, render_mode)
 
 
-def make_reset_strategy(env: Environment, num_envs: int, reset_ratio: int | None):
-    """Optimistic resets if the env's resets are expensive (or a ratio is given)."""
-    if reset_ratio is None:
-        reset_ratio = 16 if env.reset_cost == "expensive" else 1
-    if reset_ratio > 1 and num_envs > 1:
+def vector_reset_strategy(
+    env: Environment, num_envs: int, reset_strategy: str | SelectReset, reset_ratio: int | None
+) -> SelectReset:
+    """The vector adapters' reset strategy: ``reset_ratio`` (Gymnasium's and SB3's
+    keyword since the first release) asks for optimistic resets at that ratio;
+    otherwise ``reset_strategy``, a name or a strategy (default: the pool)."""
+    if reset_ratio is not None:
+        if not (isinstance(reset_strategy, str) and reset_strategy in ("pool", "optimistic")):
+            raise ValueError(
+                "reset_ratio sets the optimistic strategy's ratio; it does not combine with "
+                f"reset_strategy={reset_strategy!r}."
+            )
         return OptimisticReset(env, num_envs, reset_ratio)
-    return SelectReset(env, num_envs)
+    if isinstance(reset_strategy, str):
+        return make_reset_strategy(env, num_envs, reset_strategy)
+    return reset_strategy
+
+
+@lru_cache(maxsize=None)
+def vector_step(vec: AutoResetVecEnv, next_step: bool):
+    """The vector adapters' whole step as one jitted function.
+
+    ``(key, state, needs_reset, actions, params) -> (key, state, needs_reset,
+    outputs)``: it splits the adapter's key, steps ``vec`` (next-step
+    auto-reset masks the envs in ``needs_reset``), and returns the next
+    ``needs_reset`` (still on the device, for the next call) with ``outputs``
+    (obs, reward, terminated, truncated, info), the only thing the host fetches.
+    """
+
+    def step(key, state, needs_reset, actions, params):
+        key, key_step = jax.random.split(key)
+        obs, state, reward, terminated, truncated, info = vec.step(
+            key_step, state, actions, params, needs_reset if next_step else None
+        )
+        done = jnp.logical_or(terminated, truncated)
+        return key, state, done, (obs, reward, terminated, truncated, info)
+
+    return jax.jit(step)
 
 
 class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
     """A ``gymnasium.vector.VectorEnv`` over ``num_envs`` copies of one JAX env.
 
-    One jitted, vmapped call and one transfer per step. ``autoreset_mode`` is
-    ``NEXT_STEP`` (Gymnasium's default: the step after an episode ends resets
-    that env and ignores its action) or ``SAME_STEP`` (the env resets at once;
-    ``infos["final_obs"]`` and ``infos["final_info"]`` hold what it ended on).
-    ``reset_ratio`` sets the optimistic reset pool (one fresh reset per that
-    many envs); by default 16 for envs with expensive resets, else exact resets.
+    One jitted call and one device-to-host transfer per step
+    (:func:`vector_step`): the key, the state and the reset mask stay on the
+    device. ``autoreset_mode`` is ``NEXT_STEP`` (Gymnasium's default: the step
+    after an episode ends resets that env and ignores its action) or
+    ``SAME_STEP`` (the env resets at once; ``infos["final_obs"]`` and
+    ``infos["final_info"]`` hold what it ended on). ``reset_strategy`` names
+    how resets are made (:mod:`omnigym.wrappers.autoreset`; default ``"pool"``:
+    every episode its own fresh start, at the cost of the resets used);
+    ``reset_ratio`` asks for Craftax-style optimistic resets at that ratio.
     """
 
     def __init__(
@@ -274,6 +317,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         reset_ratio: int | None = None,
         render_mode: str | None = None,
+        reset_strategy: str | SelectReset = "pool",
     ):
         check_not_forked(env.name)
         autoreset_mode = AutoresetMode(autoreset_mode)
@@ -297,9 +341,16 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         }
         self.render_mode = render_mode
         self.autoreset_mode = autoreset_mode
-        self.vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
+        self.vec = AutoResetVecEnv(
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
+        )
+        self._rejit()
         self._state: Any = None
         self._needs_reset: jax.Array | None = None
+        self._was_done = np.zeros(num_envs, bool)
+
+    def _rejit(self) -> None:
+        self._step = vector_step(self.vec, self.autoreset_mode == AutoresetMode.NEXT_STEP)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         check_not_forked(self.env.name)
@@ -307,29 +358,21 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         self._reseed(seed)
         obs, self._state = self.vec.reset(self._next_key(), self.params)
         self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
+        self._was_done = np.zeros(self.num_envs, bool)
         return to_host(obs), {}
 
     def step(self, actions: Any):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
         actions = jax_action(self.single_action_space, actions, self.env.name, self.num_envs)
-        next_step = self.autoreset_mode == AutoresetMode.NEXT_STEP
-        outputs = self.vec.step(
-            self._next_key(),
-            self._state,
-            actions,
-            self.params,
-            self._needs_reset if next_step else None,
+        self._key, self._state, self._needs_reset, outputs = self._step(
+            self._key, self._state, self._needs_reset, actions, self.params
         )
-        obs, self._state, reward, terminated, truncated, info = outputs
-        done = jnp.logical_or(terminated, truncated)
-        needs_reset = self._needs_reset
-        self._needs_reset = done
-        obs, reward, terminated, truncated, info, needs_reset = to_host(
-            (obs, reward, terminated, truncated, info, needs_reset)
-        )
-        infos = self._vector_infos(info, terminated | truncated, needs_reset if next_step else None)
-        return obs, reward, terminated, truncated, infos
+        obs, reward, terminated, truncated, info = to_host(outputs)
+        done = terminated | truncated
+        was_reset = self._was_done if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
+        self._was_done = done
+        return obs, reward, terminated, truncated, self._vector_infos(info, done, was_reset)
 
     def _vector_infos(self, info: dict, done: np.ndarray, was_reset: np.ndarray | None) -> dict:
         """Gymnasium's info layout: arrays over envs, with a ``_key`` mask each."""
@@ -351,13 +394,13 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
     def render(self):
         if self.render_mode is None or self._state is None:
             return None
-        first = jax.tree.map(lambda x: x[0], self._state)
+        first = jax.tree.map(lambda x: x[0], self._state.env)
         return _render(self.env, first, self.params, self.render_mode)
 
     @property
     def state(self) -> Any:
-        """The batched JAX state (for inspection and tests)."""
-        return self._state
+        """The batched JAX env state (for inspection and tests)."""
+        return None if self._state is None else self._state.env
 
 
 #: The spaces of each adapter ``make_gymnasium_env`` made, by its arguments, for
@@ -408,6 +451,7 @@ def make_gymnasium_vector_env(
     reset_ratio: int | None = None,
     render_mode: str | None = None,
     max_episode_steps: int | None = None,
+    reset_strategy: str = "pool",
     **kwargs: Any,
 ):
     """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``)."""
@@ -418,4 +462,6 @@ def make_gymnasium_vector_env(
     if max_episode_steps is not None:  # Gymnasium's time limit on top of the env's own
         limit = min(int(params.max_steps_in_episode), int(max_episode_steps))
         params = params.replace(max_steps_in_episode=limit)
-    return GymnasiumVectorEnv(env, num_envs, params, autoreset_mode, reset_ratio, render_mode)
+    return GymnasiumVectorEnv(
+        env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy
+    )

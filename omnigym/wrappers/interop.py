@@ -303,12 +303,6 @@ def _brax_wrappers(env: Any) -> list[type]:
 class BraxEnv(Environment[BraxState, BraxParams]):
     """A brax env in omnigym's contract (see :func:`from_brax`)."""
 
-    #: A brax reset initialises the physics pipeline, about the cost of a step:
-    #: batched paths draw from an optimistic reset pool rather than reset every env
-    #: every step. (brax's own AutoResetWrapper goes further and replays one cached
-    #: first state, with no fresh randomness per episode.)
-    reset_cost = "expensive"
-
     def __init__(self, env: Any, max_steps_in_episode: int = 1000):
         super().__init__()
         from brax.envs.base import Env as BraxBaseEnv

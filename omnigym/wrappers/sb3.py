@@ -24,8 +24,8 @@ from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from omnigym.core.environment import Environment
-from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import jax_action, make_reset_strategy, to_host
+from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
+from omnigym.wrappers.gymnasium import jax_action, to_host, vector_reset_strategy, vector_step
 
 
 class SB3VecEnv(VecEnv):
@@ -38,11 +38,15 @@ class SB3VecEnv(VecEnv):
         params: Any = None,
         reset_ratio: int | None = None,
         seed: int | None = None,
+        reset_strategy: str | SelectReset = "pool",
     ):
         self.env = env
         self.params = env.default_params if params is None else params
         self.render_mode = None
-        self.vec = AutoResetVecEnv(env, num_envs, make_reset_strategy(env, num_envs, reset_ratio))
+        self.vec = AutoResetVecEnv(
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
+        )
+        self._step = vector_step(self.vec, next_step=False)
         super().__init__(
             num_envs,
             gymnax_space_to_gym_space(env.observation_space(self.params)),
@@ -50,7 +54,7 @@ class SB3VecEnv(VecEnv):
         )
         self._key = jax.random.key(np.random.SeedSequence(seed).generate_state(1)[0])
         self._state: Any = None
-        self._actions: jax.Array | None = None
+        self._actions: np.ndarray | None = None
 
     def _next_key(self) -> jax.Array:
         self._key, key = jax.random.split(self._key)
@@ -71,14 +75,12 @@ class SB3VecEnv(VecEnv):
     def step_wait(self):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
-        obs, self._state, reward, terminated, truncated, info = self.vec.step(
-            self._next_key(), self._state, self._actions, self.params
+        self._key, self._state, _, outputs = self._step(
+            self._key, self._state, None, self._actions, self.params
         )
-        obs, reward, terminated, truncated, info = to_host(
-            (obs, reward, terminated, truncated, info)
-        )
+        obs, reward, terminated, truncated, info = to_host(outputs)
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{"TimeLimit.truncated": bool(t)} for t in truncated]
+        infos: list[dict[str, Any]] = [{"TimeLimit.truncated": t} for t in truncated.tolist()]
         final_obs = info["final_observation"]
         for index in np.flatnonzero(dones):
             infos[index]["terminal_observation"] = jax.tree.map(lambda x: x[index], final_obs)
@@ -124,7 +126,7 @@ class SB3VecEnv(VecEnv):
         if self._state is None or "rgb_array" not in self.env.render_modes:
             return [None for _ in range(self.num_envs)]
         return [
-            self.env.render(jax.tree.map(lambda x: x[i], self._state), self.params)
+            self.env.render(jax.tree.map(lambda x: x[i], self._state.env), self.params)
             for i in range(self.num_envs)
         ]
 

@@ -38,12 +38,12 @@ def test_optimistic_reset_resets_exactly_the_done_envs(make_env):
     env, params = make_env("GridWorld-GC-v0")
     vec = AutoResetVecEnv(env, 8, OptimisticReset(env, 8, reset_ratio=4))
     obs, state = vec.reset(jax.random.key(0), params)
-    state = state.replace(time=jnp.arange(8, dtype=jnp.int32) + 3)
+    state = state.replace(env=state.env.replace(time=jnp.arange(8, dtype=jnp.int32) + 3))
     mask = jnp.array([True, False, True, False, False, False, False, True])
-    new_obs, new_state = vec.reset_strategy(jax.random.key(1), mask, obs, state, params)
+    new_obs, new_state, _ = vec.reset_strategy(jax.random.key(1), mask, obs, state.env, params)
     time = np.asarray(new_state.time)
     np.testing.assert_array_equal(time[np.asarray(mask)], 0)
-    np.testing.assert_array_equal(time[~np.asarray(mask)], np.asarray(state.time)[~np.asarray(mask)])
+    np.testing.assert_array_equal(time[~np.asarray(mask)], np.asarray(state.env.time)[~np.asarray(mask)])
     # Three done envs, two fresh resets: every done env still starts afresh.
     assert new_obs["observation"][np.asarray(mask)].sum(-1).tolist() == [1.0, 1.0, 1.0]
 

@@ -19,7 +19,7 @@ def _rollout(env, params, num_envs=8, steps=60, seed=0):
         actions = jax.random.randint(key_act, (num_envs,), 0, env.num_actions)
         obs, state, reward, terminated, truncated, info = vec.step(key_step, state, actions, params)
         records.append(jax.device_get((reward, terminated, truncated, info)))
-    return obs, state, records
+    return obs, state.env, records
 
 
 def test_episode_returns_lengths_and_goal_counts(make_env):

@@ -44,6 +44,9 @@ class GoalConfig(RolloutConfig):
     #: Greedy evaluation: tries of every goal, and the steps each try may take.
     eval_repeats: int = 16
     eval_steps: int = 512
+    #: How ended episodes get their fresh start (:mod:`omnigym.wrappers.autoreset`):
+    #: "pool" for a run on its own, "refill" for runs vmapped over seeds.
+    reset_strategy: str = "pool"
 
 
 def make_env(config: GoalConfig) -> tuple[GoalEnv, Any, AutoResetVecEnv]:
@@ -53,7 +56,7 @@ def make_env(config: GoalConfig) -> tuple[GoalEnv, Any, AutoResetVecEnv]:
     )
     if not hasattr(env, "num_goals"):
         raise ValueError(f"{config.env_id} is not a goal env; goal learners need one.")
-    return env, env_params, AutoResetVecEnv(env, config.num_envs)
+    return env, env_params, AutoResetVecEnv(env, config.num_envs, config.reset_strategy)
 
 
 # --------------------------------------------------------------- inputs

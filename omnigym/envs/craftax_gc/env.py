@@ -44,7 +44,6 @@ class GoalConditionedCraftax(GoalConditionedEnv):
         "craftax 1.6.1's step mixes int32 and int64 inside lax.select when x64 "
         "is on"
     )
-    reset_cost = "expensive"
     render_modes = ("rgb_array", "ansi")
 
     def __init__(
