@@ -15,10 +15,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-import omnigym
-from omnigym.core.environment import select_where
-from omnigym.wrappers.autoreset import AutoResetVecEnv
-from omnigym.wrappers.gymnasium import vector_reset_strategy
+from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
 
 
 def timed(run: Callable[[], Any], repeats: int = 1) -> float:
@@ -33,123 +30,141 @@ def timed(run: Callable[[], Any], repeats: int = 1) -> float:
     return best
 
 
-def jax_path_steps_per_s(
-    env_id: str,
+def interleaved_steps_per_s(
+    paths: dict[str, Callable[[], Any]], env_steps: dict[str, int], rounds: int
+) -> dict[str, float]:
+    """Best steps/s of each path over ``rounds`` rounds that time every path once.
+
+    ``env_steps[name]`` is how many env steps one call of that path makes.
+    Interleaving puts the paths under the same machine load; on a shared CPU the
+    timing of one path alone drifts by tens of percent between runs.
+    """
+    for run in paths.values():  # compile and warm up
+        jax.block_until_ready(run())
+    best = {name: float("inf") for name in paths}
+    for _ in range(rounds):
+        for name, run in paths.items():
+            start = time.perf_counter()
+            jax.block_until_ready(run())
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: env_steps[name] / seconds for name, seconds in best.items()}
+
+
+def random_actions(env: Any, params: Any, num_envs: int) -> Callable[[jax.Array], Any]:
+    """``key -> actions``: one uniformly random action per env, from the env's space."""
+    space = env.action_space(params)
+    return lambda key: jax.vmap(space.sample)(jax.random.split(key, num_envs))
+
+
+def scan_rollout(
+    reset: Callable[[jax.Array], Any],
+    step: Callable[[jax.Array, Any, Any], Any],
+    sample: Callable[[jax.Array], Any],
+    steps: int,
+    seeds: int | None = None,
+) -> Callable[[], Any]:
+    """A jitted ``scan`` of ``steps`` steps from ``reset(key)``, random actions;
+    ``step(key, state, actions) -> state``. ``seeds``: that many rollouts under
+    ``vmap`` (a learner vmapped over seeds)."""
+
+    def run(key):
+        state = reset(key)
+
+        def body(state, key):
+            key_act, key_step = jax.random.split(key)
+            return step(key_step, state, sample(key_act)), None
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[0]
+
+    if seeds is None:
+        compiled = jax.jit(run)
+        return lambda: compiled(jax.random.key(0))
+    compiled = jax.jit(jax.vmap(run))
+    return lambda: compiled(jax.random.split(jax.random.key(0), seeds))
+
+
+def bare_rollout(env: Any, params: Any, num_envs: int, steps: int) -> Callable[[], Any]:
+    """The bound: ``scan(vmap(env.transition))`` with no resets at all."""
+
+    def reset(key):
+        return jax.vmap(env.initial, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+
+    def step(key, state, actions):
+        keys = jax.random.split(key, num_envs)
+        return jax.vmap(env.transition, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
+
+    return scan_rollout(reset, step, random_actions(env, params, num_envs), steps)
+
+
+def vec_rollout(
+    env: Any,
+    params: Any,
     num_envs: int,
     steps: int,
-    reset_ratio: int | None = None,
-    reset_strategy: str = "pool",
-    **env_kwargs: Any,
-) -> float:
-    """Our JAX path: ``lax.scan`` over ``AutoResetVecEnv.step`` (auto-reset included)."""
-    env, params = omnigym.make(env_id, **env_kwargs)
-    strategy = vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
-    vec = AutoResetVecEnv(env, num_envs, strategy)
-
-    @jax.jit
-    def rollout(key):
-        _, state = vec.reset(key, params)
-
-        def body(state, key):
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (num_envs,), 0, env.num_actions)
-            _, state, reward, *_ = vec.step(key_step, state, actions, params)
-            return state, reward
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
-
-    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
+    reset_strategy: str | SelectReset = "pool",
+    seeds: int | None = None,
+) -> Callable[[], Any]:
+    """Our JAX path: ``scan`` over ``AutoResetVecEnv.step`` (auto-reset included)."""
+    vec = AutoResetVecEnv(env, num_envs, reset_strategy)
+    return scan_rollout(
+        lambda key: vec.reset(key, params)[1],
+        lambda key, state, actions: vec.step(key, state, actions, params)[1],
+        random_actions(env, params, num_envs),
+        steps,
+        seeds,
+    )
 
 
-def native_craftax_steps_per_s(
-    classic: bool, num_envs: int, steps: int, reset_ratio: int | None
-) -> float:
-    """Native Craftax anchor: ``scan(vmap(step_env))`` of the no-auto-reset symbolic env.
-
-    ``reset_ratio=None`` never resets (the upper bound); an integer adds
-    optimistic resets the way Craftax's reference wrapper does.
-    """
-    from craftax.craftax_env import make_craftax_env_from_params
-
-    env = make_craftax_env_from_params(classic=classic, symbolic=True, auto_reset=False)
-    params = env.default_params
-    num_resets = max(1, -(-num_envs // reset_ratio)) if reset_ratio else 0
-
-    @jax.jit
-    def rollout(key):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
-
-        def body(state, key):
-            key_act, key_step, key_reset, key_pick = jax.random.split(key, 4)
-            actions = jax.random.randint(key_act, (num_envs,), 0, env.num_actions)
-            _, state, reward, done, _ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
-                jax.random.split(key_step, num_envs), state, actions, params
-            )
-            if num_resets:
-                _, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(
-                    jax.random.split(key_reset, num_resets), params
-                )
-                slots = jax.random.randint(key_pick, (num_envs,), 0, num_resets)
-                fresh = jax.tree.map(lambda x: x[slots], fresh)
-                state = select_where(done, fresh, state)
-            return state, reward
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
-
-    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
+def host_actions(env: Any, params: Any, num_envs: int, count: int = 8) -> list[np.ndarray]:
+    """``count`` batches of random actions as numpy, drawn before timing starts."""
+    sample = jax.jit(random_actions(env, params, num_envs))
+    return [np.asarray(sample(key)) for key in jax.random.split(jax.random.key(1), count)]
 
 
-def bare_transition_steps_per_s(env: Any, params: Any, num_envs: int, steps: int) -> float:
-    """Anchor: ``scan(vmap(env.transition))`` with no resets at all (an upper bound)."""
+def host_loop(step: Callable[[np.ndarray], Any], actions: list[np.ndarray], steps: int):
+    """A call that steps a host-side vector env ``steps`` times (cycling ``actions``)."""
 
-    @jax.jit
-    def rollout(key):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+    def run():
+        for index in range(steps):
+            step(actions[index % len(actions)])
 
-        def body(state, key):
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (num_envs,), 0, env.num_actions)
-            _, state, reward, *_ = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(
-                jax.random.split(key_step, num_envs), state, actions, params
-            )
-            return state, reward
-
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
-
-    return num_envs * steps / timed(lambda: rollout(jax.random.key(0)))
+    return run
 
 
-def _host_loop_steps_per_s(step: Callable[[], Any], num_envs: int, steps: int) -> float:
-    for _ in range(3):  # compile and warm up
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return num_envs * steps / (time.perf_counter() - start)
+def make_vec_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
+    """``gymnasium.make_vec`` (our GymnasiumVectorEnv), stepped ``steps`` times per call."""
+    import gymnasium
+
+    from omnigym.core.registry import make_single_agent
+
+    env, params = make_single_agent(env_id, **env_kwargs)
+    venv = gymnasium.make_vec(env_id, num_envs=num_envs, **env_kwargs)
+    venv.reset(seed=0)
+    return host_loop(venv.step, host_actions(env, params, num_envs), steps)
+
+
+def sb3_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
+    """Our SB3VecEnv, stepped as SB3 does (``step_async`` + ``step_wait``)."""
+    from omnigym.core.registry import make_single_agent
+    from omnigym.wrappers.sb3 import SB3VecEnv
+
+    env, params = make_single_agent(env_id, **env_kwargs)
+    venv = SB3VecEnv(env, num_envs, params, seed=0)
+    venv.reset()
+    return host_loop(venv.step, host_actions(env, params, num_envs), steps)
+
+
+def jax_path_steps_per_s(env_id: str, num_envs: int, steps: int, **env_kwargs: Any) -> float:
+    """Steps/s of our JAX path on ``env_id`` (``omnigym bench``)."""
+    from omnigym.core.registry import make_single_agent
+
+    env, params = make_single_agent(env_id, **env_kwargs)
+    return num_envs * steps / timed(vec_rollout(env, params, num_envs, steps))
 
 
 def vector_env_steps_per_s(env_id: str, num_envs: int, steps: int, **env_kwargs: Any) -> float:
-    """``gymnasium.make_vec`` (our GymnasiumVectorEnv): one call and transfer per step."""
-    import gymnasium
-
-    venv = gymnasium.make_vec(env_id, num_envs=num_envs, **env_kwargs)
-    venv.reset(seed=0)
-    rng = np.random.default_rng(0)
-    n = venv.single_action_space.n
-    return _host_loop_steps_per_s(lambda: venv.step(rng.integers(0, n, num_envs)), num_envs, steps)
-
-
-def sb3_vec_env_steps_per_s(env_id: str, num_envs: int, steps: int) -> float:
-    """Our SB3VecEnv, stepped as SB3 does (``step_async`` + ``step_wait``)."""
-    from omnigym.wrappers.sb3 import SB3VecEnv
-
-    env, params = omnigym.make(env_id)
-    venv = SB3VecEnv(env, num_envs, params, seed=0)
-    venv.reset()
-    rng = np.random.default_rng(0)
-    return _host_loop_steps_per_s(
-        lambda: venv.step(rng.integers(0, env.num_actions, num_envs)), num_envs, steps
-    )
+    """Steps/s of ``gymnasium.make_vec`` on ``env_id`` (``omnigym bench``)."""
+    return num_envs * steps / timed(make_vec_loop(env_id, num_envs, steps, **env_kwargs))
 
 
 def machine_description() -> dict[str, Any]:

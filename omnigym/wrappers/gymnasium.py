@@ -65,12 +65,18 @@ def _render(env: Environment, state: Any, params: Any, mode: str) -> Any:
 
 
 def to_host(tree: Any) -> Any:
-    """``tree`` fetched from the device as writable numpy arrays (one transfer).
+    """``tree`` fetched from the device as writable numpy arrays, in one transfer:
+    every leaf's copy starts at once, then each is read.
 
-    ``jax.device_get`` can hand back read-only views of device buffers; clients
-    write into what they get (SB3 adds bootstrap values to its rewards in place).
+    Clients write into what they get (SB3 adds bootstrap values to its rewards
+    in place), so the arrays are copies, never read-only views of device
+    buffers. (``jax.device_get`` does the same with 4-5 us more per leaf.)
     """
-    return jax.tree.map(np.array, jax.device_get(tree))
+    leaves, treedef = jax.tree.flatten(tree)
+    for leaf in leaves:
+        if isinstance(leaf, jax.Array):
+            leaf.copy_to_host_async()
+    return treedef.unflatten([np.array(leaf) for leaf in leaves])
 
 
 class KeyStream:

@@ -1,0 +1,325 @@
+"""Throughput of every registered JAX id, at 1, 64, 256 and 1024 envs, in one table.
+
+For each id and batch size, in interleaved rounds (best of ``--rounds``), random
+actions, steps per second of:
+
+* ``bare``: ``scan(vmap(env.transition))`` with no resets at all (the bound);
+* ``jax_path``: ``scan`` over ``AutoResetVecEnv.step`` with the default reset
+  pool (:class:`~omnigym.wrappers.autoreset.PoolReset`);
+* ``refill``: the same with the branch-free pool (``RefillReset``);
+* ``previous_default``: the strategy that was the default before the pool
+  (select for cheap resets, optimistic for Craftax and brax);
+* ``make_vec`` and ``sb3``: ``gymnasium.make_vec`` and ``SB3VecEnv`` stepped from
+  a host loop (one jitted call and one transfer per step), actions drawn
+  beforehand;
+* the native library's own batched loop where there is one: Craftax's symbolic
+  env with Craftax_Baselines' optimistic reset wrapper (reproduced here: the
+  ``craftax`` package does not ship it) and with no resets; ``vmap`` of
+  gymnax's auto-resetting ``step``; jumanji's ``VmapAutoResetWrapper``; brax's
+  training wrappers (``EpisodeWrapper`` + ``VmapWrapper`` + ``AutoResetWrapper``).
+
+At ``--vmap-num-envs`` it also times both pools under ``vmap`` over two seeds
+(``vmap_pool``, ``vmap_refill``): there the pool's ``lax.cond`` becomes a
+select that refills every step. ``resets_per_env_step`` is how many episodes
+the pool handed a fresh start, per env step. ``host_overhead_us`` is what a
+``make_vec`` / SB3 step costs beyond the JAX path's step, in microseconds.
+
+    python benchmarks/bench_throughput.py                 # every JAX id
+    python benchmarks/bench_throughput.py --env-ids UED-Maze-v0 --num-envs 64 256
+
+Writes ``benchmarks/results/throughput_<backend>.json`` (rows merged by id and
+size with what is there) and ``throughput_<backend>.png``; ``--table`` prints
+the README's table from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+import omnigym
+from omnigym import benchmarking
+from omnigym.core.compilation_cache import enable_compilation_cache
+from omnigym.core.environment import select_where
+from omnigym.core.registry import make_single_agent
+
+RESULTS = Path(__file__).parent / "results"
+SIZES = (1, 64, 256, 1024)
+#: Steps per call: enough for several episodes of each env under random actions.
+STEPS = {"Craftax-GC-v0": 100, "Craftax-Classic-GC-v0": 200}
+DEFAULT_STEPS = 200
+#: The strategies that were the default before the pool (optimistic for expensive resets).
+PREVIOUS = {"Craftax-GC-v0": "optimistic", "Craftax-Classic-GC-v0": "optimistic",
+            "Brax-Reacher-GC-v0": "optimistic"}
+RESET_RATIO = 16
+
+
+def jax_ids() -> list[str]:
+    """Every id with a single-agent JAX view (mean-field games: the representative agent)."""
+    return [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
+
+
+# ------------------------------------------------------------- native anchors
+def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool) -> Callable:
+    """Craftax's symbolic env in ``scan(vmap(step_env))``: with Craftax_Baselines'
+    ``OptimisticResetVecEnvWrapper`` logic (``num_envs / 16`` resets per step, the
+    done envs drawn by ``choice(p=done, replace=False)``), or with no resets."""
+    from craftax.craftax_env import make_craftax_env_from_params
+
+    env = make_craftax_env_from_params(classic=classic, symbolic=True, auto_reset=False)
+    params = env.default_params
+    num_resets = max(1, num_envs // RESET_RATIO)
+
+    def reset(key):
+        return jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+
+    def step(key, state, actions):
+        key_step, key_reset, key_pick = jax.random.split(key, 3)
+        _, state, _, done, _ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
+            jax.random.split(key_step, num_envs), state, actions, params
+        )
+        if not optimistic:
+            return state
+        _, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(
+            jax.random.split(key_reset, num_resets), params
+        )
+        slots = jnp.arange(num_resets).repeat(math.ceil(num_envs / num_resets))[:num_envs]
+        chosen = jax.random.choice(
+            key_pick, num_envs, (num_resets,), replace=False,
+            p=(done + 1e-9) / jnp.sum(done + 1e-9),
+        )
+        slots = slots.at[chosen].set(jnp.arange(num_resets))
+        return select_where(done, jax.tree.map(lambda x: x[slots], fresh), state)
+
+    sample = lambda key: jax.random.randint(key, (num_envs,), 0, env.num_actions)  # noqa: E731
+    return benchmarking.scan_rollout(reset, step, sample, steps)
+
+
+def gymnax_native(gymnax_id: str, num_envs: int, steps: int) -> Callable:
+    """``vmap`` of gymnax's ``step`` (it auto-resets)."""
+    import gymnax
+
+    env, params = gymnax.make(gymnax_id)
+
+    def reset(key):
+        return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+
+    def step(key, state, actions):
+        keys = jax.random.split(key, num_envs)
+        return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
+
+    sample = benchmarking.random_actions(env, params, num_envs)
+    return benchmarking.scan_rollout(reset, step, sample, steps)
+
+
+def jumanji_native(jumanji_id: str, num_envs: int, steps: int) -> Callable:
+    """jumanji's ``VmapAutoResetWrapper``."""
+    import jumanji
+    from jumanji.wrappers import VmapAutoResetWrapper
+
+    batched = VmapAutoResetWrapper(jumanji.make(jumanji_id))
+    spec = batched.action_spec
+
+    def sample(key):
+        keys = jax.random.split(key, num_envs)
+        return jax.vmap(lambda k: jax.random.randint(k, spec.shape, 0, spec.num_values))(keys)
+
+    return benchmarking.scan_rollout(
+        lambda key: batched.reset(jax.random.split(key, num_envs))[0],
+        lambda key, state, actions: batched.step(state, actions)[0],
+        sample, steps,
+    )
+
+
+def brax_native(num_envs: int, steps: int, episode_length: int) -> Callable:
+    """brax's reacher under its training wrappers (Episode + Vmap + AutoReset)."""
+    import brax.envs
+    from brax.envs.wrappers import training
+
+    native = brax.envs.get_environment("reacher", backend="spring")
+    batched = training.wrap(native, episode_length=episode_length)
+
+    def sample(key):
+        return jax.random.uniform(key, (num_envs, native.action_size), minval=-1, maxval=1)
+
+    return benchmarking.scan_rollout(
+        # brax's wrappers read the batch shape off raw (uint32) keys
+        lambda key: batched.reset(jax.random.key_data(jax.random.split(key, num_envs))),
+        lambda key, state, actions: batched.step(state, actions),
+        sample, steps,
+    )
+
+
+def natives(env_id: str, env: Any, num_envs: int, steps: int) -> dict[str, Callable]:
+    """The native library's batched loops for ``env_id`` (none for our own envs)."""
+    kwargs = omnigym.spec(env_id).kwargs
+    if env_id.startswith("Craftax"):
+        classic = "Classic" in env_id
+        return {
+            "native_optimistic": craftax_native(classic, num_envs, steps, optimistic=True),
+            "native_no_reset": craftax_native(classic, num_envs, steps, optimistic=False),
+        }
+    if "gymnax_id" in kwargs:
+        return {"native": gymnax_native(kwargs["gymnax_id"], num_envs, steps)}
+    if "jumanji_id" in kwargs:
+        return {"native": jumanji_native(kwargs["jumanji_id"], num_envs, steps)}
+    if env_id == "Brax-Reacher-GC-v0":
+        return {"native": brax_native(num_envs, steps, env.default_params.max_steps_in_episode)}
+    return {}
+
+
+# ----------------------------------------------------------------- one row
+def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int | None) -> dict:
+    env, params = make_single_agent(env_id)
+    started = time.perf_counter()
+    paths: dict[str, Callable] = {
+        "bare": benchmarking.bare_rollout(env, params, num_envs, steps),
+        "jax_path": benchmarking.vec_rollout(env, params, num_envs, steps, "pool"),
+        "refill": benchmarking.vec_rollout(env, params, num_envs, steps, "refill"),
+        "previous_default": benchmarking.vec_rollout(
+            env, params, num_envs, steps, PREVIOUS.get(env_id, "select")
+        ),
+        **natives(env_id, env, num_envs, steps),
+        "make_vec": benchmarking.make_vec_loop(env_id, num_envs, steps),
+        "sb3": benchmarking.sb3_loop(env_id, num_envs, steps),
+    }
+    if vmap_seeds:
+        for strategy in ("pool", "refill"):
+            paths[f"vmap_{strategy}"] = benchmarking.vec_rollout(
+                env, params, num_envs, steps, strategy, seeds=vmap_seeds
+            )
+    env_steps = {name: num_envs * steps * (vmap_seeds if name.startswith("vmap") else 1)
+                 for name in paths}
+    rates = benchmarking.interleaved_steps_per_s(paths, env_steps, rounds)
+    pool = paths["jax_path"]().pool
+    handed_out = int(pool.refills) * num_envs - int(pool.available)
+    row: dict[str, Any] = {
+        "env_id": env_id,
+        "num_envs": num_envs,
+        "steps_per_call": steps,
+        "steps_per_s": rates,
+        "resets_per_env_step": handed_out / (num_envs * steps),
+        "previous_default_strategy": PREVIOUS.get(env_id, "select"),
+        "seconds_with_compiles": time.perf_counter() - started,
+        "command": "python " + " ".join(sys.argv),
+    }
+    row["ratio"] = {
+        "jax_path_vs_bare": rates["jax_path"] / rates["bare"],
+        "refill_vs_bare": rates["refill"] / rates["bare"],
+        "previous_default_vs_bare": rates["previous_default"] / rates["bare"],
+        "make_vec_vs_jax_path": rates["make_vec"] / rates["jax_path"],
+        "sb3_vs_jax_path": rates["sb3"] / rates["jax_path"],
+        **{f"jax_path_vs_{name}": rates["jax_path"] / rates[name]
+           for name in rates if name.startswith("native")},
+    }
+    if vmap_seeds:
+        row["ratio"]["vmap_refill_vs_vmap_pool"] = rates["vmap_refill"] / rates["vmap_pool"]
+    row["host_overhead_us"] = {
+        name: 1e6 * num_envs * (1 / rates[name] - 1 / rates["jax_path"]) for name in ("make_vec", "sb3")
+    }
+    return row
+
+
+# ----------------------------------------------------------- results, table
+def load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"rows": []}
+
+
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows with those of the same id and size replaced by ``new``."""
+    keys = {(r["env_id"], r["num_envs"]) for r in new}
+    rows = [r for r in old if (r["env_id"], r["num_envs"]) not in keys] + new
+    return sorted(rows, key=lambda r: (r["env_id"], r["num_envs"]))
+
+
+def table(rows: list[dict]) -> str:
+    """The README's table: steps/s of the JAX path, and every ratio that matters."""
+    lines = [
+        "| env id | envs | bare (no resets) | JAX path | vs bare | vs previous | vs native "
+        "| make_vec / JAX | SB3 / JAX | host us/step (make_vec, SB3) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        rates, ratio = r["steps_per_s"], r["ratio"]
+        native = ratio.get("jax_path_vs_native", ratio.get("jax_path_vs_native_optimistic"))
+        overhead = r["host_overhead_us"]
+        lines.append(
+            f"| {r['env_id']} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
+            f"| {ratio['jax_path_vs_bare']:.2f}x "
+            f"| {rates['jax_path'] / rates['previous_default']:.2f}x "
+            f"| {'-' if native is None else f'{native:.2f}x'} "
+            f"| {ratio['make_vec_vs_jax_path']:.2f} | {ratio['sb3_vs_jax_path']:.2f} "
+            f"| {overhead['make_vec']:.0f}, {overhead['sb3']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = sorted({r["env_id"] for r in rows})
+    columns = 4
+    fig, axes = plt.subplots(math.ceil(len(ids) / columns), columns, squeeze=False,
+                             figsize=(4 * columns, 3 * math.ceil(len(ids) / columns)))
+    for ax, env_id in zip(axes.flat, ids):
+        mine = [r for r in rows if r["env_id"] == env_id]
+        sizes = [r["num_envs"] for r in mine]
+        for name in mine[0]["steps_per_s"]:
+            if name.startswith("vmap") or not all(name in r["steps_per_s"] for r in mine):
+                continue
+            ax.plot(sizes, [r["steps_per_s"][name] for r in mine], marker="o", label=name)
+        ax.set(xscale="log", yscale="log", title=env_id, xlabel="num_envs", ylabel="steps/s")
+        ax.title.set_fontsize(9)
+    for ax in list(axes.flat)[len(ids):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"saved {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-ids", nargs="+", default=None, help="default: every JAX id")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--steps", type=int, default=None, help="default: per id (STEPS)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--vmap-num-envs", type=int, default=256)
+    parser.add_argument("--vmap-seeds", type=int, default=2)
+    parser.add_argument("--table", action="store_true", help="print the table of the saved JSON")
+    args = parser.parse_args()
+    path = RESULTS / f"throughput_{jax.default_backend()}.json"
+    if args.table:
+        print(table(load(path)["rows"]))
+        return
+    enable_compilation_cache()
+    rows = []
+    for env_id in args.env_ids or jax_ids():
+        for num_envs in args.num_envs:
+            steps = args.steps or STEPS.get(env_id, DEFAULT_STEPS)
+            seeds = args.vmap_seeds if num_envs == args.vmap_num_envs else None
+            row = measure(env_id, num_envs, steps, args.rounds, seeds)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            report = {
+                "benchmark": "throughput of every JAX id: bound, JAX path, adapters, native",
+                "policy": "uniform random actions",
+                "rows": merged(load(path)["rows"], rows),
+            }
+            benchmarking.write_result(RESULTS, "throughput", report)
+    plot(load(path)["rows"], RESULTS / f"throughput_{jax.default_backend()}.png")
+
+
+if __name__ == "__main__":
+    main()
