@@ -26,6 +26,8 @@ the pool handed a fresh start, per env step. ``host_overhead_us`` is what a
 
     python benchmarks/bench_throughput.py                 # every JAX id
     python benchmarks/bench_throughput.py --env-ids UED-Maze-v0 --num-envs 64 256
+    python benchmarks/bench_throughput.py --memory --env-ids Craftax-GC-v0 --num-envs 1024
+    python benchmarks/bench_throughput.py --learners leo:Craftax-Classic-GC-v0 ppo:GridWorld-GC-v0
 
 Writes ``benchmarks/results/throughput_<backend>.json`` (rows merged by id and
 size with what is there) and ``throughput_<backend>.png``; ``--table`` prints
@@ -50,6 +52,7 @@ from omnigym import benchmarking
 from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.core.environment import select_where
 from omnigym.core.registry import make_single_agent
+from omnigym.wrappers.autoreset import AutoResetVecEnv
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (1, 64, 256, 1024)
@@ -180,6 +183,7 @@ def natives(env_id: str, env: Any, num_envs: int, steps: int) -> dict[str, Calla
 def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int | None) -> dict:
     env, params = make_single_agent(env_id)
     started = time.perf_counter()
+    venv, actions = benchmarking.make_vec_env(env_id, num_envs)
     paths: dict[str, Callable] = {
         "bare": benchmarking.bare_rollout(env, params, num_envs, steps),
         "jax_path": benchmarking.vec_rollout(env, params, num_envs, steps, "pool"),
@@ -188,7 +192,8 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int
             env, params, num_envs, steps, PREVIOUS.get(env_id, "select")
         ),
         **natives(env_id, env, num_envs, steps),
-        "make_vec": benchmarking.make_vec_loop(env_id, num_envs, steps),
+        "make_vec": benchmarking.host_loop(venv.step, actions, steps),
+        "make_vec_jitted_step": benchmarking.jitted_step_loop(venv, actions, steps),
         "sb3": benchmarking.sb3_loop(env_id, num_envs, steps),
     }
     if vmap_seeds:
@@ -225,6 +230,65 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int
     row["host_overhead_us"] = {
         name: 1e6 * num_envs * (1 / rates[name] - 1 / rates["jax_path"]) for name in ("make_vec", "sb3")
     }
+    # Of make_vec's overhead: the jitted step called alone from the host (XLA's
+    # per-call cost) and the adapter's Python (checks, fetch, infos).
+    row["host_overhead_us"]["make_vec_jitted_call"] = 1e6 * num_envs * (
+        1 / rates["make_vec_jitted_step"] - 1 / rates["jax_path"])
+    row["host_overhead_us"]["make_vec_python"] = 1e6 * num_envs * (
+        1 / rates["make_vec"] - 1 / rates["make_vec_jitted_step"])
+    return row
+
+
+# ------------------------------------------------------------------ memory
+def tree_bytes(tree: Any) -> int:
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+
+def memory(env_id: str, num_envs: int) -> dict:
+    """The pool's size and bytes, and XLA's memory plan of one jitted vec step per
+    strategy (compiled, not run): arguments, outputs and temporaries, in bytes."""
+    env, params = make_single_agent(env_id)
+    key = jax.random.key(0)
+    row: dict[str, Any] = {"env_id": env_id, "num_envs": num_envs, "step_bytes": {}}
+    for strategy in ("pool", "refill", "select", "optimistic"):
+        vec = AutoResetVecEnv(env, num_envs, strategy)
+        obs, state = jax.eval_shape(vec.reset, key, params)
+        actions = jax.eval_shape(benchmarking.random_actions(env, params, num_envs), key)
+        compiled = jax.jit(vec.step).lower(key, state, actions, params).compile()
+        analysis = compiled.memory_analysis()
+        row["step_bytes"][strategy] = {
+            "arguments": analysis.argument_size_in_bytes,
+            "outputs": analysis.output_size_in_bytes,
+            "temporaries": analysis.temp_size_in_bytes,
+        }
+        if strategy == "pool":
+            row["env_state_bytes"] = tree_bytes(state.env) + tree_bytes(obs)
+            row["pool_states"] = vec.reset_strategy.pool_size
+            row["pool_bytes"] = tree_bytes(state.pool)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+# ---------------------------------------------------------------- learners
+def learner_speed(learner: str, env_id: str, updates: int, rounds: int) -> dict:
+    """Env steps/s of ``learner``'s whole jitted ``train`` (its CPU setting, ``updates``
+    updates) with the pool against the previous default strategy, interleaved."""
+    from omnigym import agents
+    from omnigym.agents.lib.config import with_fields
+
+    config = agents.cpu_config(learner, env_id)
+    config = with_fields(config, {"total_timesteps": config.batch_size_per_update * updates})
+    paths = {}
+    for strategy in ("pool", PREVIOUS.get(env_id, "select")):
+        train = jax.jit(agents.learner_module(learner).make_train(
+            with_fields(config, {"reset_strategy": strategy})))
+        paths[strategy] = lambda train=train: train(jax.random.key(0))
+    env_steps = config.batch_size_per_update * updates
+    rates = benchmarking.interleaved_steps_per_s(paths, dict.fromkeys(paths, env_steps), rounds)
+    row = {"learner": learner, "env_id": env_id, "num_envs": config.num_envs, "updates": updates,
+           "env_steps_per_s": rates, "pool_vs_previous": rates["pool"] / rates[list(rates)[1]],
+           "command": "python " + " ".join(sys.argv)}
+    print(json.dumps(row), flush=True)
     return row
 
 
@@ -244,7 +308,7 @@ def table(rows: list[dict]) -> str:
     """The README's table: steps/s of the JAX path, and every ratio that matters."""
     lines = [
         "| env id | envs | bare (no resets) | JAX path | vs bare | vs previous | vs native "
-        "| make_vec / JAX | SB3 / JAX | host us/step (make_vec, SB3) |",
+        "| make_vec / JAX | SB3 / JAX | host us/step: make_vec (its Python), SB3 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -257,7 +321,8 @@ def table(rows: list[dict]) -> str:
             f"| {rates['jax_path'] / rates['previous_default']:.2f}x "
             f"| {'-' if native is None else f'{native:.2f}x'} "
             f"| {ratio['make_vec_vs_jax_path']:.2f} | {ratio['sb3_vs_jax_path']:.2f} "
-            f"| {overhead['make_vec']:.0f}, {overhead['sb3']:.0f} |"
+            f"| {overhead['make_vec']:.0f} ({overhead['make_vec_python']:.0f}), "
+            f"{overhead['sb3']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -298,12 +363,34 @@ def main() -> None:
     parser.add_argument("--vmap-num-envs", type=int, default=256)
     parser.add_argument("--vmap-seeds", type=int, default=2)
     parser.add_argument("--table", action="store_true", help="print the table of the saved JSON")
+    parser.add_argument("--learners", nargs="+", default=None, metavar="LEARNER:ENV_ID",
+                        help="only the learners' env steps/s, pool against the previous default")
+    parser.add_argument("--learner-updates", type=int, default=4)
+    parser.add_argument("--memory", action="store_true",
+                        help="only the pool's memory (compiled steps, not run) of --env-ids")
     args = parser.parse_args()
     path = RESULTS / f"throughput_{jax.default_backend()}.json"
     if args.table:
         print(table(load(path)["rows"]))
         return
     enable_compilation_cache()
+    if args.learners:
+        report = load(path)
+        rows = [learner_speed(*item.split(":"), args.learner_updates, args.rounds)
+                for item in args.learners]
+        keep = {(r["learner"], r["env_id"]) for r in rows}
+        report["learners"] = [r for r in report.get("learners", [])
+                              if (r["learner"], r["env_id"]) not in keep] + rows
+        benchmarking.write_result(RESULTS, "throughput", {k: v for k, v in report.items()
+                                                          if k not in ("machine", "command")})
+        return
+    if args.memory:
+        report = load(path)
+        rows = [memory(env_id, n) for env_id in args.env_ids or jax_ids() for n in args.num_envs]
+        report["memory"] = merged(report.get("memory", []), rows)
+        benchmarking.write_result(RESULTS, "throughput", {k: v for k, v in report.items()
+                                                          if k not in ("machine", "command")})
+        return
     rows = []
     for env_id in args.env_ids or jax_ids():
         for num_envs in args.num_envs:
@@ -313,6 +400,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             report = {
+                **load(path),
                 "benchmark": "throughput of every JAX id: bound, JAX path, adapters, native",
                 "policy": "uniform random actions",
                 "rows": merged(load(path)["rows"], rows),

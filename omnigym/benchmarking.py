@@ -1,7 +1,9 @@
 """Throughput measurements shared by ``omnigym bench`` and ``benchmarks/``.
 
-Each function compiles first, then times a second call, and returns env steps
-per second. Random actions throughout.
+Rollout builders (each returns a call that runs one timed unit: a jitted
+``scan``, or a host loop over a vector adapter), timing (a call after the one
+that compiles; interleaved rounds), and the provenance every result file
+records. Random actions throughout.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ def host_loop(step: Callable[[np.ndarray], Any], actions: list[np.ndarray], step
     return run
 
 
-def make_vec_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
-    """``gymnasium.make_vec`` (our GymnasiumVectorEnv), stepped ``steps`` times per call."""
+def make_vec_env(env_id: str, num_envs: int, **env_kwargs: Any) -> tuple[Any, list[np.ndarray]]:
+    """``gymnasium.make_vec`` (our GymnasiumVectorEnv), reset, and random actions for it."""
     import gymnasium
 
     from omnigym.core.registry import make_single_agent
@@ -140,7 +142,31 @@ def make_vec_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
     env, params = make_single_agent(env_id, **env_kwargs)
     venv = gymnasium.make_vec(env_id, num_envs=num_envs, **env_kwargs)
     venv.reset(seed=0)
-    return host_loop(venv.step, host_actions(env, params, num_envs), steps)
+    return venv, host_actions(env, params, num_envs)
+
+
+def make_vec_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
+    """``gymnasium.make_vec``, stepped ``steps`` times per call."""
+    venv, actions = make_vec_env(env_id, num_envs, **env_kwargs)
+    return host_loop(venv.step, actions, steps)
+
+
+def jitted_step_loop(venv: Any, actions: list[np.ndarray], steps: int):
+    """A call that runs only a vector adapter's jitted step ``steps`` times, waiting
+    for each as the adapter does: what the adapter's step costs without its Python."""
+    from omnigym.wrappers.gymnasium import jax_action
+
+    actions = [jax_action(venv.single_action_space, a, "", venv.num_envs) for a in actions]
+
+    def run():
+        key, state, needs_reset = venv._key, venv._state, venv._needs_reset
+        for index in range(steps):
+            key, state, needs_reset, outputs = venv._step(
+                key, state, needs_reset, actions[index % len(actions)], venv.params
+            )
+            jax.block_until_ready(outputs)
+
+    return run
 
 
 def sb3_loop(env_id: str, num_envs: int, steps: int, **env_kwargs: Any):
@@ -177,6 +203,7 @@ def machine_description() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
     }
 

@@ -237,3 +237,19 @@ def test_the_dispatch_count_sees_eager_jnp_calls(monkeypatch):
         jax.random.split(jax.random.key(0))
     assert counts["dispatches"] >= 3 and counts["stray"] == 1
     assert "random_split" in counts["eager"]
+
+
+def test_make_vec_and_sb3_take_the_strategy_by_name(make_env):
+    import gymnasium
+
+    import omnigym  # noqa: F401
+    from omnigym.wrappers.autoreset import OptimisticReset
+
+    assert isinstance(gymnasium.make_vec("GridWorld-GC-v0", num_envs=4).vec.reset_strategy, PoolReset)
+    venv = gymnasium.make_vec("GridWorld-GC-v0", num_envs=4, reset_strategy="refill")
+    assert isinstance(venv.vec.reset_strategy, RefillReset)
+    venv = gymnasium.make_vec("GridWorld-GC-v0", num_envs=4, reset_ratio=2)
+    assert isinstance(venv.vec.reset_strategy, OptimisticReset) and venv.vec.reset_strategy.num_resets == 2
+    env, params = _cheap_env(make_env)
+    sb3 = SB3VecEnv(env, 4, params, reset_strategy="select")
+    assert type(sb3.vec.reset_strategy).__name__ == "SelectReset"
