@@ -18,7 +18,9 @@ actions, steps per second of:
   gymnax's auto-resetting ``step``; jumanji's ``VmapAutoResetWrapper``; brax's
   training wrappers (``EpisodeWrapper`` + ``VmapWrapper`` + ``AutoResetWrapper``).
 
-At ``--vmap-num-envs`` it also times both pools under ``vmap`` over two seeds
+Multi-agent views (PD-NCA, a mean-field game's N players) are timed on the
+JAX paths only (bound, pool, refill, select): no Gymnasium or SB3 adapter
+takes them. At ``--vmap-num-envs`` it also times both pools under ``vmap`` over two seeds
 (``vmap_pool``, ``vmap_refill``): there the pool's ``lax.cond`` becomes a
 select that refills every step. ``resets_per_env_step`` is how many episodes
 the pool handed a fresh start, per env step. ``host_overhead_us`` is what a
@@ -51,13 +53,14 @@ import omnigym
 from omnigym import benchmarking
 from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.core.environment import select_where
-from omnigym.core.registry import make_single_agent
+from omnigym.core.registry import make_multi_agent, make_single_agent
 from omnigym.wrappers.autoreset import AutoResetVecEnv
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (1, 64, 256, 1024)
 #: Steps per call: enough for several episodes of each env under random actions.
-STEPS = {"Craftax-GC-v0": 100, "Craftax-Classic-GC-v0": 200}
+STEPS = {"Craftax-GC-v0": 100, "Craftax-Classic-GC-v0": 200, "PDNCA-v0": 20,
+         "MFG-Crowd-v0:n_player": 50}
 DEFAULT_STEPS = 200
 #: The strategies that were the default before the pool (optimistic for expensive resets).
 PREVIOUS = {"Craftax-GC-v0": "optimistic", "Craftax-Classic-GC-v0": "optimistic",
@@ -65,9 +68,31 @@ PREVIOUS = {"Craftax-GC-v0": "optimistic", "Craftax-Classic-GC-v0": "optimistic"
 RESET_RATIO = 16
 
 
+#: Multi-agent views timed on the JAX paths only (no Gymnasium/SB3 adapter takes them).
+MULTI_AGENT = {"PDNCA-v0": {}, "MFG-Crowd-v0:n_player": {"num_agents": 10}}
+
+
 def jax_ids() -> list[str]:
-    """Every id with a single-agent JAX view (mean-field games: the representative agent)."""
-    return [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
+    """Every id with a single-agent JAX view (mean-field games: the representative
+    agent), then the multi-agent views."""
+    single = [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
+    return single + list(MULTI_AGENT)
+
+
+def multi_agent_row(env_id: str, num_envs: int, steps: int, rounds: int) -> dict:
+    """A multi-agent view on the JAX paths: bound, pool, refill and select."""
+    env, params = make_multi_agent(env_id.split(":")[0], **MULTI_AGENT[env_id])
+    paths = {
+        "bare": benchmarking.bare_rollout(env, params, num_envs, steps),
+        **{name: benchmarking.vec_rollout(env, params, num_envs, steps, strategy)
+           for name, strategy in (("jax_path", "pool"), ("refill", "refill"),
+                                  ("previous_default", "select"))},
+    }
+    rates = benchmarking.interleaved_steps_per_s(paths, dict.fromkeys(paths, num_envs * steps), rounds)
+    return {"env_id": env_id, "num_envs": num_envs, "steps_per_call": steps, "steps_per_s": rates,
+            "previous_default_strategy": "select",
+            "ratio": {f"{name}_vs_bare": rates[name] / rates["bare"] for name in paths if name != "bare"},
+            "command": "python " + " ".join(sys.argv)}
 
 
 # ------------------------------------------------------------- native anchors
@@ -313,6 +338,13 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         rates, ratio = r["steps_per_s"], r["ratio"]
+        if "make_vec" not in rates:  # a multi-agent view: JAX paths only
+            lines.append(
+                f"| {r['env_id']} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
+                f"| {ratio['jax_path_vs_bare']:.2f}x "
+                f"| {rates['jax_path'] / rates['previous_default']:.2f}x | - | - | - | - |"
+            )
+            continue
         native = ratio.get("jax_path_vs_native", ratio.get("jax_path_vs_native_optimistic"))
         overhead = r["host_overhead_us"]
         lines.append(
@@ -396,7 +428,10 @@ def main() -> None:
         for num_envs in args.num_envs:
             steps = args.steps or STEPS.get(env_id, DEFAULT_STEPS)
             seeds = args.vmap_seeds if num_envs == args.vmap_num_envs else None
-            row = measure(env_id, num_envs, steps, args.rounds, seeds)
+            if env_id in MULTI_AGENT:
+                row = multi_agent_row(env_id, num_envs, steps, args.rounds)
+            else:
+                row = measure(env_id, num_envs, steps, args.rounds, seeds)
             rows.append(row)
             print(json.dumps(row), flush=True)
             report = {

@@ -53,7 +53,18 @@ def interleaved_steps_per_s(
 
 
 def random_actions(env: Any, params: Any, num_envs: int) -> Callable[[jax.Array], Any]:
-    """``key -> actions``: one uniformly random action per env, from the env's space."""
+    """``key -> actions``: one uniformly random action per env, from the env's space
+    (a dict of them per agent for a multi-agent env)."""
+    agents = getattr(env, "agents", None)
+    if agents:
+        spaces = {agent: env.action_space(agent, params) for agent in agents}
+
+        def sample(key):
+            keys = jax.random.split(key, len(agents))
+            return {a: jax.vmap(spaces[a].sample)(jax.random.split(k, num_envs))
+                    for a, k in zip(agents, keys)}
+
+        return sample
     space = env.action_space(params)
     return lambda key: jax.vmap(space.sample)(jax.random.split(key, num_envs))
 

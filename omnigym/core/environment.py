@@ -163,6 +163,11 @@ class Environment(ConfigEquality, gymnax_env.Environment, Generic[TEnvState, TEn
         del key, previous_state, params
         return reset_obs, reset_state
 
+    def episode_done(self, terminated: jax.Array, truncated: jax.Array, info: dict) -> jax.Array:
+        """Whether the episode is over (the batched paths reset where it is)."""
+        del info
+        return jnp.logical_or(terminated, truncated)
+
     def transition(
         self, key: jax.Array, state: TEnvState, action: Any, params: TEnvParams
     ) -> tuple[Obs, TEnvState, jax.Array, jax.Array, jax.Array, dict]:

@@ -11,7 +11,9 @@ names, per-agent ``terminated``/``truncated``, and an ``alive`` mask in
 Subclasses implement ``reset_env`` and ``step_env`` (gymnax's shape, with ``is_truncated``
 for time limits) on *stacked* arrays
 (agent axis first), which is what jit and vmap want; the dict interface is a
-thin layer on top. ``step`` auto-resets when every agent is done.
+thin layer on top. ``step`` auto-resets when every agent is done
+(``episode_done``); ``AutoResetVecEnv`` batches these envs with the same reset
+strategies as single-agent ones.
 """
 
 from __future__ import annotations
@@ -125,11 +127,25 @@ class MultiAgentEnvironment(ConfigEquality, Generic[TEnvState, TEnvParams]):
             info,
         )
 
+    def initial(self, key: jax.Array, params: TEnvParams) -> tuple[dict, TEnvState]:
+        """``reset_env`` with canonical dtypes (what every reset path builds on)."""
+        obs, state = self.reset_env(key, params)
+        return canonicalize(obs), canonicalize(state)
+
+    def carry_over(self, key, previous_state, reset_obs, reset_state, params):
+        """The auto-reset hook of the single-agent contract: nothing outlives an episode."""
+        del key, previous_state, params
+        return reset_obs, reset_state
+
+    def episode_done(self, terminated: dict, truncated: dict, info: dict) -> jax.Array:
+        """Whether the episode is over: every agent terminated, truncated or not alive."""
+        ended = jnp.logical_or(self.stack(terminated), self.stack(truncated))
+        return jnp.all(ended | ~info["alive"])
+
     @partial(jax.jit, static_argnames=("self",))
     def reset(self, key: jax.Array, params: TEnvParams | None = None) -> tuple[dict, TEnvState]:
         params = self.default_params if params is None else params
-        obs, state = self.reset_env(key, params)
-        return canonicalize(obs), canonicalize(state)
+        return self.initial(key, params)
 
     @partial(jax.jit, static_argnames=("self",))
     def step(self, key: jax.Array, state: TEnvState, actions: dict, params: TEnvParams | None = None):
@@ -139,10 +155,8 @@ class MultiAgentEnvironment(ConfigEquality, Generic[TEnvState, TEnvParams]):
         obs_st, state_st, rewards, terminated, truncated, info = self.transition(
             key_step, state, actions, params
         )
-        obs_re, state_re = self.reset(key_reset, params)
-        done = jnp.all(
-            jnp.logical_or(self.stack(terminated), self.stack(truncated)) | ~info["alive"]
-        )
+        obs_re, state_re = self.initial(key_reset, params)
+        done = self.episode_done(terminated, truncated, info)
         obs = select_where(done, obs_re, obs_st)
         next_state = select_where(done, state_re, state_st)
         info = {**info, "final_observation": obs_st, "episode_done": done}

@@ -307,6 +307,8 @@ def make_reset_strategy(
 class AutoResetVecEnv:
     """``num_envs`` copies of ``env`` stepped in one call, with auto-reset.
 
+    ``env`` is a single-agent env or a multi-agent one (dicts per agent; an
+    episode ends when ``env.episode_done`` says so: every agent done).
     ``step`` returns ``(obs, state, reward, terminated, truncated, info)``,
     each batched, ``state`` a :class:`VecState`. With ``reset_mask=None``
     (same-step auto-reset) envs whose episode ended are reset before
@@ -350,7 +352,7 @@ class AutoResetVecEnv:
             self.env.transition, in_axes=(0, 0, 0, None)
         )(jax.random.split(key_step, self.num_envs), state.env, action, params)
         if reset_mask is None:
-            done = jnp.logical_or(terminated, truncated)
+            done = jax.vmap(self.env.episode_done)(terminated, truncated, info)
             info = {**info, "final_observation": obs}
             obs, next_state, pool = self.reset_strategy(
                 key_reset, done, obs, next_state, params, state.pool
@@ -363,9 +365,9 @@ class AutoResetVecEnv:
         return (
             obs,
             VecState(next_state, pool),
-            jnp.where(keep, reward, 0.0),
-            jnp.logical_and(keep, terminated),
-            jnp.logical_and(keep, truncated),
+            jax.tree.map(lambda r: jnp.where(keep, r, 0.0), reward),
+            jax.tree.map(lambda t: jnp.logical_and(keep, t), terminated),
+            jax.tree.map(lambda t: jnp.logical_and(keep, t), truncated),
             info,
         )
 

@@ -253,3 +253,26 @@ def test_make_vec_and_sb3_take_the_strategy_by_name(make_env):
     env, params = _cheap_env(make_env)
     sb3 = SB3VecEnv(env, 4, params, reset_strategy="select")
     assert type(sb3.vec.reset_strategy).__name__ == "SelectReset"
+
+
+def test_multi_agent_envs_batch_on_the_pool():
+    """The N-player crowd (4 players, every one done at the horizon) under the pool:
+    each ended episode restarts at time 0 from a fresh start, refilled in batches."""
+    from omnigym.core.registry import make_multi_agent
+
+    env, params = make_multi_agent("MFG-Crowd-v0", num_agents=4)
+    vec = AutoResetVecEnv(env, 8)
+    obs, state = vec.reset(jax.random.key(0), params)
+    space = env.action_space(env.agents[0], params)
+    step = jax.jit(lambda key, state, actions: vec.step(key, state, actions, params))
+    ended = 0
+    for index in range(25):
+        keys = jax.random.split(jax.random.key(index), len(env.agents) * 8).reshape(len(env.agents), 8)
+        actions = {a: jax.vmap(space.sample)(keys[i]) for i, a in enumerate(env.agents)}
+        obs, state, rewards, terminated, truncated, info = step(jax.random.key(100 + index), state, actions)
+        done = np.asarray(jax.vmap(env.episode_done)(terminated, truncated, info))
+        ended += int(done.sum())
+        np.testing.assert_array_equal(np.asarray(state.env.population.time)[done], 0)
+    assert ended >= 16
+    assert int(state.pool.refills) * 8 - int(state.pool.available) == ended
+    assert step._cache_size() == 1
