@@ -452,6 +452,23 @@ def make_gymnasium_env(env_id: str, render_mode: str | None = None, **kwargs: An
     return adapter
 
 
+def _with_time_limit(env_id: str, params: Any, max_episode_steps: int) -> Any:
+    """``params`` with ``max_steps_in_episode`` cut to ``max_episode_steps``. Envs
+    whose limit lives in their own library (jumanji's) take only the limit they
+    are registered with, which Gymnasium passes on every ``make_vec``."""
+    from omnigym.core.registry import spec
+
+    if hasattr(params, "max_steps_in_episode"):
+        limit = min(int(params.max_steps_in_episode), max_episode_steps)
+        return params.replace(max_steps_in_episode=limit)
+    if max_episode_steps != spec(env_id).max_episode_steps:
+        raise ValueError(
+            f"{env_id} keeps its time limit inside its own library ({spec(env_id).max_episode_steps} "
+            f"steps); max_episode_steps can't change it, got {max_episode_steps}."
+        )
+    return params
+
+
 def make_gymnasium_vector_env(
     env_id: str,
     num_envs: int = 1,
@@ -468,8 +485,7 @@ def make_gymnasium_vector_env(
     check_not_forked(env_id)
     env, params = make_single_agent(env_id, **kwargs)
     if max_episode_steps is not None:  # Gymnasium's time limit on top of the env's own
-        limit = min(int(params.max_steps_in_episode), int(max_episode_steps))
-        params = params.replace(max_steps_in_episode=limit)
+        params = _with_time_limit(env_id, params, int(max_episode_steps))
     return GymnasiumVectorEnv(
         env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy
     )

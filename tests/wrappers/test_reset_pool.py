@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
+import omnigym
 from omnigym.wrappers.autoreset import AutoResetVecEnv, PoolReset, RefillReset, make_reset_strategy
 from omnigym.wrappers.gymnasium import GymnasiumVectorEnv
 from omnigym.wrappers.sb3 import SB3VecEnv
@@ -276,3 +277,23 @@ def test_multi_agent_envs_batch_on_the_pool():
     assert ended >= 16
     assert int(state.pool.refills) * 8 - int(state.pool.available) == ended
     assert step._cache_size() == 1
+
+
+@pytest.mark.parametrize(
+    "env_id", [i for i in omnigym.list_envs() if omnigym.spec(i).kind in ("jax", "mean_field")]
+)
+def test_make_vec_builds_every_jax_id(env_id):
+    """``gymnasium.make_vec`` passes the registered ``max_episode_steps``, which envs
+    whose time limit lives in their own library (jumanji's) must take."""
+    import gymnasium
+
+    venv = gymnasium.make_vec(env_id, num_envs=2)
+    assert isinstance(venv, GymnasiumVectorEnv) and venv.num_envs == 2
+    assert venv.action_space.shape[0] == 2
+
+
+def test_make_vec_says_when_a_time_limit_cannot_be_set():
+    import gymnasium
+
+    with pytest.raises(ValueError, match="keeps its time limit inside its own library .4000 steps"):
+        gymnasium.make_vec("omnigym/Jumanji-Snake-v1", num_envs=2, max_episode_steps=10)
