@@ -76,24 +76,39 @@ def scan_rollout(
     steps: int,
     seeds: int | None = None,
 ) -> Callable[[], Any]:
-    """A jitted ``scan`` of ``steps`` steps from ``reset(key)``, random actions;
-    ``step(key, state, actions) -> state``. ``seeds``: that many rollouts under
-    ``vmap`` (a learner vmapped over seeds)."""
+    """A call that runs ``steps`` more steps of a jitted ``scan`` with random actions
+    and returns the state; ``step(key, state, actions) -> state``.
 
-    def run(key):
-        state = reset(key)
+    The state is made once by ``reset(key)`` and carried from call to call, so
+    timed calls measure the steady state a long run sees (a reset pool holds
+    what earlier steps left), not the first steps after a reset. ``seeds``: that
+    many rollouts under ``vmap`` (a learner vmapped over seeds).
+    """
 
+    def run(state, key, call):
         def body(state, key):
             key_act, key_step = jax.random.split(key)
             return step(key_step, state, sample(key_act)), None
 
-        return jax.lax.scan(body, state, jax.random.split(key, steps))[0]
+        keys = jax.random.split(jax.random.fold_in(key, call), steps)
+        return jax.lax.scan(body, state, keys)[0]
 
     if seeds is None:
-        compiled = jax.jit(run)
-        return lambda: compiled(jax.random.key(0))
-    compiled = jax.jit(jax.vmap(run))
-    return lambda: compiled(jax.random.split(jax.random.key(0), seeds))
+        start, compiled = jax.jit(reset), jax.jit(run)
+        keys = jax.random.key(0)
+    else:
+        start = jax.jit(jax.vmap(reset))
+        compiled = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))
+        keys = jax.random.split(jax.random.key(0), seeds)
+    carry = {"state": start(keys), "calls": 0}
+
+    def call():
+        carry["calls"] += 1
+        carry["state"] = compiled(carry["state"], keys, np.int32(carry["calls"]))
+        return carry["state"]
+
+    call.carry = carry  # the state and how many calls made it, for the caller's counters
+    return call
 
 
 def bare_rollout(env: Any, params: Any, num_envs: int, steps: int) -> Callable[[], Any]:
