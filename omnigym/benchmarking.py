@@ -185,10 +185,10 @@ def jitted_step_loop(venv: Any, actions: list[np.ndarray], steps: int):
     actions = [jax_action(venv.single_action_space, a, "", venv.num_envs) for a in actions]
 
     def run():
-        key, state, needs_reset = venv._key, venv._state, venv._needs_reset
-        for index in range(steps):
-            key, state, needs_reset, outputs = venv._step(
-                key, state, needs_reset, actions[index % len(actions)], venv.params
+        for index in range(steps):  # the step donates the state: carry it on in the adapter
+            venv._key, venv._state, venv._needs_reset, outputs = venv._step(
+                venv._key, venv._state, venv._needs_reset, actions[index % len(actions)],
+                venv.params,
             )
             jax.block_until_ready(outputs)
 
