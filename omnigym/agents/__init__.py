@@ -76,7 +76,8 @@ def _ued(module: str, config: str, preset: dict | None = None) -> Entry:
 LEARNERS: dict[str, Entry] = {
     "leo": _goal("leo", "LEOConfig", {}, _SMALL_Q),
     "pqn": _goal("pqn", "PQNConfig", {}, _SMALL_Q),
-    "pqn_her": _goal("pqn", "PQNConfig", {"her_mode": "mixed"}, _SMALL_Q),
+    "pqn_her": _goal("pqn", "PQNConfig", {"her_mode": "mixed", "her_random_proportion": 0.75,
+                                          "minibatch_size": 2048, "lr": 1e-4}, _SMALL_Q),
     "ppo": _goal("ppo", "PPOConfig", {}, _SMALL_PPO),
     "dual_leo_ppo": _goal("dual_leo_ppo", "DualLEOPPOConfig", {}, {
         "bc_coef": 0.5,

@@ -20,7 +20,7 @@ from omnigym.core.environment import Environment
 from omnigym.core.goals import GoalEnvironmentMixin
 
 ON_SUCCESS_CHOICES = ("terminate", "resample")
-GOAL_SAMPLING_CHOICES = ("uniform", "seen")
+GOAL_SAMPLING_CHOICES = ("uniform", "seen", "shared")
 
 
 @struct.dataclass
@@ -56,9 +56,13 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment[GoalEnvState, GoalEnv
             achieved (standard GoalEnv semantics); ``"resample"`` commands a new
             goal in the same world, and ``info["goal_achieved"]`` marks where
             bootstrapping on the old goal must stop.
-        goal_sampling: ``"uniform"`` over all goals, or ``"seen"``: uniform over
-            goals true in some observation so far. The seen set outlives
-            episodes (it is carried across auto-resets by ``carry_over``).
+        goal_sampling: ``"uniform"`` over all goals; ``"seen"``: uniform over
+            goals true in some observation of this env so far (the set outlives
+            episodes: ``carry_over`` keeps it across auto-resets); or
+            ``"shared"``: uniform over ``state.goals_seen``, which the env then
+            leaves as it is, because the caller owns it (a learner that shares
+            one seen set across its envs, as the LEO reference does, writes the
+            set in; :mod:`omnigym.agents.lib.goal_rollout`).
 
     Reward is 1.0 on a step whose next observation satisfies the commanded
     goal. ``info["achieved_goals"]`` holds the reward of every goal for the
@@ -153,7 +157,9 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment[GoalEnvState, GoalEnv
         )
         base_obs, achieved = self.observe_base(base_state, params.base)
         goal_achieved = achieved[state.goal]
-        goals_seen = state.goals_seen | achieved
+        goals_seen = state.goals_seen
+        if self.goal_sampling != "shared":
+            goals_seen = goals_seen | achieved
         if self.on_success == "terminate":
             terminated = jnp.logical_or(base_terminated, goal_achieved)
             next_goal = state.goal
@@ -189,9 +195,11 @@ class GoalConditionedEnv(GoalEnvironmentMixin, Environment[GoalEnvState, GoalEnv
         params: GoalEnvParams,
     ) -> tuple[dict, GoalEnvState]:
         """Keep the goals seen so far, and sample the new goal from them."""
-        seen = previous_state.goals_seen | reset_state.goals_seen
+        seen = previous_state.goals_seen
+        if self.goal_sampling != "shared":
+            seen = seen | reset_state.goals_seen
         state = reset_state.replace(goals_seen=seen)
-        if self.goal_sampling == "seen":
+        if self.goal_sampling != "uniform":
             state = state.replace(goal=self.sample_goal(key, seen))
             reset_obs = self._goal_obs(reset_obs["observation"], state.goal, state.achieved)
         return reset_obs, state

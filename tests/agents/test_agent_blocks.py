@@ -74,43 +74,81 @@ def test_leo_loss_gathers_the_taken_action_for_every_goal_and_masks_resets():
 
 
 def test_success_tracker_counts_only_the_first_goal_of_each_episode():
-    tracker = gr.SuccessTracker.create(num_envs=2, num_goals=3)
+    tracker = gr.SuccessTracker.create(num_envs=2, num_goals=4)
     f, t = False, True
     steps = [  # (goal, goal_achieved, done, valid) per env
         ([0, 1], [t, f], [f, f], [t, t]),  # env 0 reaches goal 0: success
         ([2, 1], [t, f], [f, t], [t, t]),  # env 0's 2nd goal: ignored; env 1 fails goal 1
         ([2, 1], [f, t], [f, f], [t, f]),  # env 1 resets (invalid step): ignored
         ([2, 2], [f, t], [f, f], [t, t]),  # env 1's new episode: success on goal 2
+        ([2, 2], [f, f], [f, t], [t, t]),  # env 1 ends, its first goal done: ignored
+        ([2, 0], [f, t], [f, t], [t, f]),  # env 1 resets
+        ([2, 0], [f, t], [f, t], [t, t]),  # goal 0 reached as the episode ends: both count
     ]
     for goal, achieved, done, valid in steps:
         tracker = tracker.update(*(jnp.array(v) for v in (goal, achieved, done, valid)))
-    np.testing.assert_allclose(tracker.successes, [1, 0, 1])
-    np.testing.assert_allclose(tracker.attempts, [1, 1, 1])
-    assert float(tracker.success_rate()) == pytest.approx(2 / 3)
+    np.testing.assert_allclose(tracker.successes, [2, 0, 1, 0])
+    np.testing.assert_allclose(tracker.failures, [1, 1, 0, 0])
+    rates = [2 / 3, 0.0, 1.0, 0.0]
+    np.testing.assert_allclose(tracker.rates(), rates, rtol=1e-5)
+    # The paper's metric: every goal counts, the untried goal 3 as 0.
+    assert float(tracker.success_rate()) == pytest.approx(sum(rates) / 4, rel=1e-5)
+    # Averaged over the three goals tried only (not the paper's).
+    assert float(tracker.success_rate_tried()) == pytest.approx(sum(rates) / 3, rel=1e-5)
+
+
+def _her_batch(true_now, true_next):
+    """One env, len(true_now) steps: goals true in the observation acted on and in the next."""
+    num_goals = 6
+    now = jnp.zeros((len(true_now), 1, num_goals)).at[jnp.arange(len(true_now)), 0, true_now].set(1.0)
+    nxt = jnp.zeros_like(now).at[jnp.arange(len(true_next)), 0, true_next].set(1.0)
+    batch = _transitions(nxt, jnp.zeros(now.shape[:2], bool), jnp.zeros_like(now),
+                         jnp.ones(now.shape[:2], bool), jnp.zeros(now.shape[:2], int))
+    return batch._replace(obs={**batch.obs, "achieved_goal": now})
+
+
+#: 200 steps: goal 1 true in every observation acted on, goal 2 in every next one.
+HER_BATCH = _her_batch([1] * 200, [2] * 200)
+SEEN = jnp.array([False, False, False, True, True, False])  # the run's seen set
 
 
 @pytest.mark.parametrize("mode", ["random", "positive", "mixed", "all", "none"])
 def test_her_relabelling_keeps_the_commanded_goal_first(mode):
-    num_goals = 6
-    achieved = jnp.zeros((4, 3, num_goals)).at[:, :, 2].set(1.0).at[0, 0, 4].set(1.0)
-    transitions = _transitions(
-        achieved,
-        jnp.zeros((4, 3), bool),
-        jnp.zeros((4, 3, num_goals)),
-        jnp.ones((4, 3), bool),
-        jnp.zeros((4, 3), int),
-    )
-    config = pqn.PQNConfig(her_mode=mode, her_num_relabelled_goals=5)
-    goals = pqn.relabelled_goals(jax.random.key(0), transitions, config)
-    expected_k = {"none": 1, "all": num_goals}.get(mode, 6)
-    assert goals.shape == (4, 3, expected_k)
+    config = pqn.PQNConfig(her_mode=mode, her_num_relabelled_goals=6 if mode == "all" else 5)
+    goals = pqn.relabelled_goals(jax.random.key(0), HER_BATCH, SEEN, config)
+    assert goals.shape == (200, 1, {"none": 1, "all": 7}.get(mode, 6))
+    assert goals.shape[-1] == config.rows_per_transition
     np.testing.assert_array_equal(goals[..., 0], 0)
-    if mode == "positive":  # only goals true in the next observation
-        assert set(np.unique(goals[..., 1:])) <= {2, 4}
-    if mode == "random":  # only goals seen in the batch
-        assert set(np.unique(goals[..., 1:])) <= {2, 4}
     if mode == "all":
-        np.testing.assert_array_equal(goals[1, 1], np.arange(num_goals))
+        np.testing.assert_array_equal(goals[1, 0, 1:], np.arange(6))
+
+
+@pytest.mark.parametrize(
+    ("mode", "proportion", "random", "positive"),
+    [("mixed", 0.75, 2, 0),  # the reference's PQN+HER run: round(1.5) = 2 random
+     ("mixed", 0.5, 1, 1),  # its pqn.py default proportion
+     ("mixed", 0.25, 0, 2),  # round(0.5) = 0: numpy rounds half to even
+     ("random", 0.75, 2, 0), ("positive", 0.75, 0, 2)],
+)
+def test_reference_her_relabels_fixed_counts_from_the_seen_set_and_the_current_state(
+    mode, proportion, random, positive
+):
+    config = pqn.PQNConfig(her_mode=mode, her_random_proportion=proportion)
+    assert pqn.her_counts(config) == (random, positive)
+    goals = np.asarray(pqn.relabelled_goals(jax.random.key(1), HER_BATCH, SEEN, config))[:, 0]
+    # Random goals come from the run's seen set (3 and 4, both drawn), never from
+    # this rollout's achieved goals; positive ones are true where the agent acted.
+    if random:
+        assert set(np.unique(goals[:, 1 : 1 + random])) == {3, 4}
+    assert set(np.unique(goals[:, 1 + random :])) <= {1}
+
+
+def test_rollout_her_relabels_each_goal_by_a_coin_from_this_rollouts_goals():
+    config = pqn.PQNConfig(her_mode="mixed", her_sampling="rollout")
+    goals = np.asarray(pqn.relabelled_goals(jax.random.key(2), HER_BATCH, SEEN, config))[:, 0, 1:]
+    # Only goals achieved in the next observations of this rollout (here goal 2):
+    # random ones from them, positive ones true at s_{t+1}; the seen set is unused.
+    assert set(np.unique(goals)) == {2}
 
 
 def test_bad_configs_get_clear_errors():
@@ -118,6 +156,13 @@ def test_bad_configs_get_clear_errors():
 
     with pytest.raises(ValueError, match="her_mode must be one of"):
         pqn.make_train(pqn.PQNConfig(env_id="GridWorld-GC-v0", her_mode="future"))
+    with pytest.raises(ValueError, match="her_sampling must be one of"):
+        pqn.make_train(pqn.PQNConfig(env_id="GridWorld-GC-v0", her_sampling="future"))
+    with pytest.raises(ValueError, match="set her_num_relabelled_goals=25"):
+        pqn.make_train(pqn.PQNConfig(env_id="GridWorld-GC-v0", her_mode="all", num_envs=128))
+    with pytest.raises(ValueError, match=r"\(1 \+ her_num_relabelled_goals\) \(3072\) must be a multiple"):
+        pqn.make_train(pqn.PQNConfig(env_id="GridWorld-GC-v0", her_mode="mixed", num_envs=512,
+                                     minibatch_size=2048))
     with pytest.raises(ValueError, match="multiple of minibatch_size"):
         leo.make_train(leo.LEOConfig(env_id="GridWorld-GC-v0", num_envs=3, num_steps=5))
     with pytest.raises(ValueError, match="lr must be finite"):
@@ -126,3 +171,45 @@ def test_bad_configs_get_clear_errors():
         agents.default_config("dqn")
     with pytest.raises(ValueError, match="has no field 'learning_rate'"):
         agents.cpu_config("leo", "GridWorld-GC-v0", learning_rate=1e-3)
+
+
+def _random_rollouts(seen_goals: str, num_rollouts: int = 3):
+    """``(rollout states before each rollout and after the last, steps of each)`` of
+    uniformly random actions in 8 GridWorld envs."""
+    config = pqn.PQNConfig(env_id="GridWorld-GC-v0", num_envs=8, num_steps=6, seen_goals=seen_goals)
+    env, env_params, vec = gr.make_env(config)
+
+    def policy(key, obs):
+        return jax.random.randint(key, (config.num_envs,), 0, env.num_actions), {}
+
+    collect = jax.jit(lambda key, rollout: gr.collect_rollout(key, rollout, vec, env_params, policy, 6))
+    rollouts, steps = [gr.init_rollout(jax.random.key(0), env, env_params, vec)], []
+    for i in range(num_rollouts):
+        rollout, step = collect(jax.random.key(i + 1), rollouts[-1])
+        rollouts.append(rollout)
+        steps.append(step)
+    return env, rollouts, steps
+
+
+def test_one_seen_set_is_shared_by_every_env_and_grows_once_per_rollout():
+    env, rollouts, steps = _random_rollouts("shared")
+    assert env.goal_sampling == "shared"
+    first = rollouts[0]
+    np.testing.assert_array_equal(first.seen, np.any(np.asarray(first.obs["achieved_goal"]) > 0.5, 0))
+    for before, step, after in zip(rollouts, steps, rollouts[1:]):
+        # Every goal commanded during the rollout, first goals included, was in the
+        # set the rollout started with: the envs do not grow it themselves.
+        commanded = np.asarray(gr.commanded_goal(step.obs))[np.asarray(step.valid)]
+        assert np.asarray(before.seen)[commanded].all()
+        seen_now = np.asarray(step.obs["achieved_goal"] > 0.5)[np.asarray(step.valid)].any(0)
+        np.testing.assert_array_equal(after.seen, np.asarray(before.seen) | seen_now)
+        # ... then the grown set is written into every env.
+        np.testing.assert_array_equal(after.env_state.env.goals_seen, np.broadcast_to(after.seen, (8, 25)))
+    assert rollouts[-1].seen.sum() > first.seen.sum()
+
+
+def test_per_env_seen_sets_stay_apart():
+    _, rollouts, _ = _random_rollouts("per_env")
+    per_env = np.asarray(rollouts[-1].env_state.env.goals_seen)
+    assert len({row.tobytes() for row in per_env}) > 1
+    assert (per_env.sum(1) < np.asarray(rollouts[-1].seen).sum()).any()

@@ -54,8 +54,10 @@ CASES = {
     "pqn": ("pqn", 600, {}),
     "pqn_her_mixed": ("pqn_her", 300, {}),
     "pqn_her_random": ("pqn", 300, {"her_mode": "random"}),
-    "pqn_her_positive": ("pqn", 400, {"her_mode": "positive"}),
-    "pqn_all_goals_relabelling": ("pqn", 300, {"her_mode": "all"}),
+    "pqn_her_positive": ("pqn", 600, {"her_mode": "positive"}),
+    # Every goal for each transition: 26 rows each, 4 minibatches per epoch as the others.
+    "pqn_all_goals_relabelling": ("pqn", 300, {"her_mode": "all", "her_num_relabelled_goals": 25,
+                                               "minibatch_size": 128 * 26}),
     "ppo": ("ppo", 100, {}),
     "dual_leo_ppo": ("dual_leo_ppo", 100, {}),
     "dual_leo_pqn": ("dual_leo_pqn", 200, {}),
@@ -141,7 +143,7 @@ def test_seeds_vmap_and_stream_to_the_csv_log(tmp_path):
     assert metrics["loss"].shape == (2, 4)
     assert not np.allclose(metrics["loss"][0], metrics["loss"][1])  # seeds differ
     rows = (tmp_path / "log.csv").read_text().strip().splitlines()
-    assert rows[0].split(",") == ["env_steps", "epsilon", "loss", "success_rate"]
+    assert rows[0].split(",") == ["env_steps", "epsilon", "loss", "success_rate", "success_rate_tried"]
     assert len(rows) == 1 + 4  # one row per update, averaged over the seeds
     last = dict(zip(rows[0].split(","), map(float, rows[-1].split(","))))
     assert last["loss"] == pytest.approx(float(metrics["loss"][:, -1].mean()), rel=1e-5)

@@ -34,13 +34,19 @@ class NetworkConfig(GoalConfig):
     def check(self) -> None:
         super().check()
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_minibatches(self.batch_size_per_update, self.minibatch_size)
+        check_minibatches(self.batch_size_per_update * self.rows_per_transition,
+                          self.minibatch_size, self.rows_what)
+
+    #: Training rows per transition (a learner that learns each transition for
+    #: several goals, one row per goal, has more) and how the check names them.
+    rows_per_transition = 1
+    rows_what = "num_envs * num_steps"
 
     @property
     def sgd_steps(self) -> int:
         """Optimiser steps over the whole budget (what the learning rate anneals over)."""
-        per_update = self.num_epochs * (self.batch_size_per_update // self.minibatch_size)
-        return self.num_updates * per_update
+        rows = self.batch_size_per_update * self.rows_per_transition
+        return self.num_updates * self.num_epochs * (rows // self.minibatch_size)
 
     def make_optimizer(self) -> optax.GradientTransformation:
         """Clipping, then ``optimizer`` at ``lr``, annealed linearly to 0 with ``anneal_lr``."""

@@ -24,7 +24,8 @@ from omnigym.agents.lib.optim import linear_schedule, sgd, train_states
 
 
 def _teacher_defaults() -> leo.LEOConfig:
-    return leo.LEOConfig(minibatch_size=512, num_epochs=2)
+    """The reference's teacher: LEO's own settings under the run's one gamma (0.995)."""
+    return leo.LEOConfig(minibatch_size=512, num_epochs=2, gamma=0.995)
 
 
 @dataclass(frozen=True)

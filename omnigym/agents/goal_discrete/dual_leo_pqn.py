@@ -103,7 +103,7 @@ def make_train(config: DualLEOPQNConfig, log: Callable[[dict], None] | None = No
         rollout, steps = gr.collect_rollout(
             key_rollout, rollout, vec, env_params, policy, config.num_steps
         )
-        uvfa_batch = pqn.pqn_batch(key_relabel, uvfa_net, params["uvfa"], steps, rollout.obs, uvfa_config)
+        uvfa_batch = pqn.pqn_batch(key_relabel, steps, rollout, uvfa_config)
         uvfa_state, uvfa_loss = pqn.pqn_update(key_uvfa, agent["uvfa"], uvfa_net, uvfa_batch, uvfa_config)
         leo_state, leo_loss = leo.leo_update(
             key_leo, agent["leo"], leo_net, steps, rollout.obs, leo_config

@@ -4,10 +4,15 @@ Every online goal learner runs the same env loop: ``num_envs`` goal envs
 stepped with *next-step* auto-reset (the step after an episode ends resets
 that env and is masked out of the loss), so the observation after a terminal
 or truncated step is the true one and time-limit truncation bootstraps
-correctly. The envs run with ``on_success="resample"`` and
-``goal_sampling="seen"`` as in the LEO paper: achieving the commanded goal
-ends that *goal* (bootstrapping stops) but the world goes on with a new goal
-drawn from the goals seen so far.
+correctly. The envs run with ``on_success="resample"`` as in the LEO paper:
+achieving the commanded goal ends that *goal* (bootstrapping stops) but the
+world goes on with a new goal drawn from the goals seen so far.
+
+The seen set is the reference's by default (``seen_goals="shared"``): one set
+for all envs, the goals true in any observation acted on, grown once per
+rollout and written into every env (their ``goal_sampling="shared"``); the
+first goals are drawn from the set of all the first observations.
+``seen_goals="per_env"`` keeps each env's own set, grown every step.
 
 Here: the goal config base, the env, the rollout and its per-step record,
 the first-goal-of-episode success tracker, the goal learners' outer loop and
@@ -25,7 +30,7 @@ import jax.numpy as jnp
 from flax import struct
 
 import omnigym
-from omnigym.agents.lib.config import RolloutConfig
+from omnigym.agents.lib.config import RolloutConfig, check_choice
 from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.core.goal_env import GoalConditionedEnv as GoalEnv
 from omnigym.wrappers.autoreset import AutoResetVecEnv
@@ -47,12 +52,23 @@ class GoalConfig(RolloutConfig):
     #: How ended episodes get their fresh start (:mod:`omnigym.wrappers.autoreset`):
     #: "pool" for a run on its own, "refill" for runs vmapped over seeds.
     reset_strategy: str = "pool"
+    #: The goals new goals are drawn from: "shared" (one set for all envs, grown
+    #: once per rollout: the reference's) or "per_env" (each env's own, every step).
+    seen_goals: str = "shared"
+
+    def check(self) -> None:
+        super().check()
+        check_choice("seen_goals", self.seen_goals, SEEN_GOALS)
+
+
+SEEN_GOALS = {"shared": "shared", "per_env": "seen"}  # -> the envs' goal_sampling
 
 
 def make_env(config: GoalConfig) -> tuple[GoalEnv, Any, AutoResetVecEnv]:
     """``(env, env_params, vec_env)`` for a goal learner's config (see module doc)."""
     env, env_params = omnigym.make(
-        config.env_id, on_success="resample", goal_sampling="seen", **dict(config.env_kwargs)
+        config.env_id, on_success="resample", goal_sampling=SEEN_GOALS[config.seen_goals],
+        **dict(config.env_kwargs),
     )
     if not hasattr(env, "num_goals"):
         raise ValueError(f"{config.env_id} is not a goal env; goal learners need one.")
@@ -78,52 +94,60 @@ class SuccessTracker:
     """Live success rate of the *first* goal of each episode, per goal.
 
     ``pending`` marks envs whose episode's first goal is still open. A success
-    is counted when it is achieved, a failure when the episode ends first.
-    Counters decay by ``SUCCESS_COUNTER_DECAY`` per update, so the rate follows
-    the current policy.
+    is counted when it is achieved, a failure when the episode ends with it
+    open (a step that does both counts both, as in the reference). Counters
+    decay by ``SUCCESS_COUNTER_DECAY`` per update, so the rate follows the
+    current policy.
     """
 
     pending: jax.Array  # bool[num_envs]
     successes: jax.Array  # float[num_goals]
-    attempts: jax.Array  # float[num_goals]
+    failures: jax.Array  # float[num_goals]
 
     @classmethod
     def create(cls, num_envs: int, num_goals: int) -> SuccessTracker:
         return cls(
             pending=jnp.ones((num_envs,), bool),
             successes=jnp.zeros((num_goals,), jnp.float32),
-            attempts=jnp.zeros((num_goals,), jnp.float32),
+            failures=jnp.zeros((num_goals,), jnp.float32),
         )
 
     def update(self, goal, goal_achieved, done, valid) -> SuccessTracker:
         num_goals = self.successes.shape[0]
         open_ = self.pending & valid
         success = open_ & goal_achieved
-        resolved = success | (open_ & done)
-        pending = jnp.where(valid & done, True, self.pending & ~resolved)
+        failure = open_ & done
+        pending = jnp.where(valid & done, True, self.pending & ~success)
+
         def count(m):
             return jax.ops.segment_sum(m.astype(jnp.float32), goal, num_goals)
+
         return SuccessTracker(
             pending=pending,
             successes=self.successes + count(success),
-            attempts=self.attempts + count(resolved),
+            failures=self.failures + count(failure),
         )
 
     def decay(self) -> SuccessTracker:
         return self.replace(
             successes=self.successes * SUCCESS_COUNTER_DECAY,
-            attempts=self.attempts * SUCCESS_COUNTER_DECAY,
+            failures=self.failures * SUCCESS_COUNTER_DECAY,
         )
 
+    def rates(self) -> jax.Array:
+        """float[num_goals]: successes / (successes + failures), 0 for untried goals."""
+        return self.successes / (self.successes + self.failures + 1e-7)
+
     def success_rate(self) -> jax.Array:
-        """Mean over goals attempted so far of successes / attempts (0 if none)."""
-        return mean_success_rate(self.successes, self.attempts)
+        """The paper's metric (the reference's ``live_success_rates_aggregate/all``):
+        the mean of :meth:`rates` over *all* goals, untried ones counting 0."""
+        return jnp.mean(self.rates())
 
-
-def mean_success_rate(successes: jax.Array, attempts: jax.Array) -> jax.Array:
-    tried = attempts > 1e-6
-    rates = jnp.where(tried, successes / jnp.where(tried, attempts, 1.0), 0.0)
-    return jnp.sum(rates) / jnp.maximum(jnp.sum(tried), 1)
+    def success_rate_tried(self) -> jax.Array:
+        """The mean of :meth:`rates` over the goals tried so far only (not the
+        paper's: its denominator depends on how many goals a learner tried)."""
+        tried = self.successes + self.failures > 1e-6
+        return jnp.sum(jnp.where(tried, self.rates(), 0.0)) / jnp.maximum(jnp.sum(tried), 1)
 
 
 # ----------------------------------------------------------------- rollout
@@ -148,15 +172,41 @@ class RolloutState:
     obs: dict
     reset_next: jax.Array  # bool[num_envs]: reset instead of stepping next call
     tracker: SuccessTracker
+    seen: jax.Array  # bool[num_goals]: goals true in any observation acted on so far
+
+
+def seen_in(obs: dict, valid: jax.Array) -> jax.Array:
+    """bool[num_goals]: the goals true in any of the ``valid`` observations."""
+    true = (obs["achieved_goal"] > 0.5) & valid[..., None]
+    return jnp.any(true.reshape(-1, true.shape[-1]), axis=0)
+
+
+def share_seen(env_state: Any, seen: jax.Array) -> Any:
+    """Write one seen set into every env of a vec state (``goal_sampling="shared"``)."""
+    batched = env_state.env
+    goals_seen = jnp.broadcast_to(seen, batched.goals_seen.shape)
+    return env_state.replace(env=batched.replace(goals_seen=goals_seen))
 
 
 def init_rollout(key: jax.Array, env: GoalEnv, env_params: Any, vec: AutoResetVecEnv) -> RolloutState:
-    obs, env_state = vec.reset(key, env_params)
+    key_reset, key_goal = jax.random.split(key)
+    obs, env_state = vec.reset(key_reset, env_params)
+    seen = seen_in(obs, jnp.ones((vec.num_envs,), bool))
+    if env.goal_sampling == "shared":  # the first goals come from every first observation
+        env_state = share_seen(env_state, seen)
+        goals = jax.vmap(env.sample_goal, in_axes=(0, None))(
+            jax.random.split(key_goal, vec.num_envs), seen
+        )
+        obs, batched = jax.vmap(env.with_goal, in_axes=(0, 0, None))(
+            env_state.env, goals, env_params
+        )
+        env_state = env_state.replace(env=batched)
     return RolloutState(
         env_state=env_state,
         obs=obs,
         reset_next=jnp.zeros((vec.num_envs,), bool),
         tracker=SuccessTracker.create(vec.num_envs, env.num_goals),
+        seen=seen,
     )
 
 
@@ -192,10 +242,17 @@ def collect_rollout(
         tracker = state.tracker.update(
             commanded_goal(state.obs), info["goal_achieved"], done, valid
         )
-        next_state = RolloutState(env_state, obs, done & valid, tracker)
+        next_state = rollout.replace(
+            env_state=env_state, obs=obs, reset_next=done & valid, tracker=tracker
+        )
         return next_state, record
 
-    return jax.lax.scan(one_step, rollout, jax.random.split(key, num_steps))
+    rollout, steps = jax.lax.scan(one_step, rollout, jax.random.split(key, num_steps))
+    seen = rollout.seen | seen_in(steps.obs, steps.valid)
+    rollout = rollout.replace(seen=seen)
+    if vec.env.goal_sampling == "shared":
+        rollout = rollout.replace(env_state=share_seen(rollout.env_state, seen))
+    return rollout, steps
 
 
 # ------------------------------------------------------------ outer loop
@@ -221,8 +278,9 @@ def make_goal_loop(
     ``init(key, obs) -> agent`` builds the learner's own state from a first
     batch of observations; ``update(agent, rollout, index, key) -> (agent,
     rollout, metrics)`` collects a rollout and learns from it. Metrics gain
-    ``env_steps`` and ``success_rate`` (live first-goal success averaged over
-    the goals tried).
+    ``env_steps``, ``success_rate`` (the paper's live first-goal success, the
+    mean over all goals, read before the update as the reference logs it) and
+    ``success_rate_tried`` (the same rates averaged over the goals tried only).
     """
 
     def start(key: jax.Array) -> GoalState:
@@ -231,9 +289,12 @@ def make_goal_loop(
         return GoalState(init(key_agent, rollout.obs), rollout)
 
     def one_update(state: GoalState, index: jax.Array, key: jax.Array):
+        tracker = state.rollout.tracker
+        rates = {"success_rate": tracker.success_rate(),
+                 "success_rate_tried": tracker.success_rate_tried()}
         agent, rollout, metrics = update(state.agent, state.rollout, index, key)
         rollout = rollout.replace(tracker=rollout.tracker.decay())
-        return GoalState(agent, rollout), {**metrics, "success_rate": rollout.tracker.success_rate()}
+        return GoalState(agent, rollout), {**metrics, **rates}
 
     return make_loop(start, one_update, config.num_updates, log, config.batch_size_per_update)
 
