@@ -1,5 +1,6 @@
 """The UED learners: one jitted run of a few updates each, and the student's pieces."""
 
+import dataclasses
 import functools
 
 import jax
@@ -126,6 +127,33 @@ def test_generator_policy_puts_no_mass_on_illegal_pairs():
     # Two legal cells, equally likely; cell 0 splits over its two legal tiles.
     np.testing.assert_allclose(probs[jnp.asarray([0, 1, 7])], [0.25, 0.25, 0.5], rtol=1e-5)
     assert float(probs[mask == 0].sum()) == 0.0
+
+
+def _generator_log_probs(tile_probs):
+    """Joint log-probs with 4 open cells (uniform) and every tile legal."""
+    mask = jnp.zeros((25, 3)).at[:4].set(1.0).reshape(-1)
+    return degen.joint_log_probs(jnp.zeros(25), jnp.log(jnp.asarray(tile_probs)), mask)
+
+
+def test_generator_entropy_is_the_references_cell_entropy_minus_tile_kl():
+    config = degen.DEGenConfig()
+    tiles, prior = np.array([0.5, 0.3, 0.2]), np.array([0.495, 0.495, 0.01])
+    bonus = float(degen.generator_entropy(_generator_log_probs(tiles), config))
+    assert bonus == pytest.approx(np.log(4) - np.sum(tiles * np.log(tiles / prior)), rel=1e-5)
+    joint = dataclasses.replace(config, generator_entropy="joint")
+    plain = float(degen.generator_entropy(_generator_log_probs(tiles), joint))
+    assert plain == pytest.approx(np.log(4) - np.sum(tiles * np.log(tiles)), rel=1e-5)
+    # The reference's bonus is highest with a rare goal, the joint entropy with 1/3 each.
+    rare, even = _generator_log_probs([0.495, 0.495, 0.01]), _generator_log_probs([1 / 3] * 3)
+    assert degen.generator_entropy(rare, config) > degen.generator_entropy(even, config)
+    assert degen.generator_entropy(even, joint) > degen.generator_entropy(rare, joint)
+
+
+def test_bad_generator_settings_get_clear_errors():
+    with pytest.raises(ValueError, match="generator_entropy must be one of"):
+        degen.make_train(degen.DEGenConfig(generator_entropy="plain"))
+    with pytest.raises(ValueError, match="generator_tile_prior must be 3 positive"):
+        degen.make_train(degen.DEGenConfig(generator_tile_prior=(0.5, 0.5, 0.0)))
 
 
 @pytest.mark.parametrize("method", ["dr", "plr"])

@@ -39,7 +39,12 @@ def clipped_surrogate(
 
 
 def ppo_objective(
-    logits: jax.Array, value: jax.Array, mb: dict, config: Any, bc_coef: jax.Array | float = 0.0
+    logits: jax.Array,
+    value: jax.Array,
+    mb: dict,
+    config: Any,
+    bc_coef: jax.Array | float = 0.0,
+    entropy: jax.Array | None = None,
 ) -> jax.Array:
     """The clipped PPO objective of any actor-critic's outputs on a minibatch.
 
@@ -47,6 +52,7 @@ def ppo_objective(
     ``advantage``, ``return`` and ``valid``; ``config`` gives ``clip_eps``,
     ``vf_coef`` and ``ent_coef``. With ``mb["bc_action"]`` it adds
     ``bc_coef * -log pi(bc_action)`` (a teacher's behaviour cloning).
+    ``entropy`` (per row) replaces the policy's entropy as the bonus.
     """
     log_pi = jax.nn.log_softmax(logits)
     weights = mb["valid"].astype(jnp.float32)
@@ -59,7 +65,8 @@ def ppo_objective(
         jnp.maximum(jnp.square(value - mb["return"]), jnp.square(value_clipped - mb["return"])),
         weights,
     )
-    entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
+    if entropy is None:
+        entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1)
     loss = actor_loss + config.vf_coef * value_loss - config.ent_coef * weighted_mean(entropy, weights)
     if "bc_action" in mb:
         loss = loss - bc_coef * weighted_mean(log_prob_of(log_pi, mb["bc_action"]), weights)

@@ -13,13 +13,22 @@ at most one step per cell. Then:
   the latest generator step before it (``credit_to_generator``), which is
   DEGen's dense generator reward;
 * the generator, a feed-forward actor-critic with a cell head over the view
-  and a tile head (empty, wall, goal), both masked to legal choices, is
-  trained with PPO on those rewards.
+  and a tile head (empty, wall, goal), both masked to legal choices and
+  initialised orthogonal(0.01) as the reference's, is trained with PPO on
+  those rewards. It sees the student's view, the generated mask, the goal
+  flag, the student's direction, the student's value V(s) of the current
+  state and an embedding of its own step count, as the reference's does.
+
+The generator's entropy bonus is the reference's (``generator_entropy=
+"reference"``): ``H(cell) - KL(tile || [0.495, 0.495, 0.01])`` with
+coefficient 0.05, which keeps the goal rare per step; ``"joint"`` is the
+plain entropy of the joint (cell, tile) choice, omnigym's earlier bonus,
+which pulls p(goal) towards 1/3 and so places the goal next to the student
+early.
 
 Departures from the reference (``maze_obs_gen.py``): feed-forward networks
-instead of LSTMs; a plain entropy bonus on the generator instead of
-``H(cell) - KL(tile || target)``; the student's time-limit truncations
-bootstrap from the true last observation.
+instead of LSTMs; the student's time-limit truncations bootstrap from the true
+last observation.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from omnigym.agents.lib.config import check_choice
 from omnigym.agents.lib.loop import Train
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
 from omnigym.agents.lib.networks import Torso
@@ -51,9 +61,25 @@ class DEGenConfig(st.UEDConfig):
 
     generator_lr: float = 1e-3
     generator_ent_coef: float = 0.05
+    #: "reference": H(cell) - KL(tile || generator_tile_prior); "joint": H of the joint choice.
+    generator_entropy: str = "reference"
+    #: The reference's target over (empty, wall, goal) for the KL term.
+    generator_tile_prior: tuple[float, float, float] = (0.495, 0.495, 0.01)
     generator_gamma: float = 0.99
     generator_gae_lambda: float = 0.95
     generator_minibatches: int = 4
+
+    def check(self) -> None:
+        super().check()
+        check_choice("generator_entropy", self.generator_entropy, GENERATOR_ENTROPIES)
+        prior = self.generator_tile_prior
+        if len(prior) != 3 or min(prior) <= 0 or abs(sum(prior) - 1) > 1e-6:
+            raise ValueError(
+                f"generator_tile_prior must be 3 positive probabilities summing to 1, got {prior}."
+            )
+
+
+GENERATOR_ENTROPIES = ("reference", "joint")
 
 
 #: Logit of an illegal choice: finite, so entropies stay finite.
@@ -61,28 +87,50 @@ ILLEGAL = -1e9
 
 
 class GeneratorNetwork(nn.Module):
-    """(view, generated mask, direction, goal flag, progress) -> joint log-probs and value."""
+    """(view, generated mask, direction, goal flag, progress, the student's V(s))
+    -> joint log-probs and value."""
 
     num_cells: int
     hidden_sizes: tuple[int, ...]
 
     @nn.compact
-    def __call__(self, obs: dict) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, obs: dict, student_value: jax.Array) -> tuple[jax.Array, jax.Array]:
         batch = obs["agent_dir"].shape
+        step = jnp.round(obs["progress"][..., 1] * self.num_cells).astype(jnp.int32)
         x = jnp.concatenate(
             [
                 st.view_features(obs),
                 obs["generated"].reshape(*batch, -1),
                 obs["goal_placed"][..., None].astype(jnp.float32),
                 obs["progress"],
+                student_value[..., None],
+                nn.Embed(self.num_cells + 1, 10, embedding_init=nn.initializers.orthogonal(1.0))(step),
             ],
             axis=-1,
         )
         actor = Torso(self.hidden_sizes)(x)
-        cell_logits = nn.Dense(self.num_cells)(actor)
-        tile_logits = nn.Dense(3)(actor)
+        head = nn.initializers.orthogonal(0.01)
+        cell_logits = nn.Dense(self.num_cells, kernel_init=head)(actor)
+        tile_logits = nn.Dense(3, kernel_init=head)(actor)
         value = nn.Dense(1)(Torso(self.hidden_sizes)(x))[..., 0]
         return joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
+
+
+def generator_entropy(log_probs: jax.Array, config: DEGenConfig) -> jax.Array:
+    """The generator's entropy bonus per row from its joint log-probs (..., cells * 3).
+
+    The cell and tile choices are independent (the tile's legality does not
+    depend on the cell), so their marginals are the two factors."""
+    p = jnp.exp(log_probs)
+    if config.generator_entropy == "joint":
+        return -jnp.sum(p * log_probs, axis=-1)
+    p = p.reshape(*p.shape[:-1], -1, 3)
+    p_cell, p_tile = p.sum(-1), p.sum(-2)
+    def plogp(q: jax.Array) -> jax.Array:
+        return q * jnp.log(jnp.where(q > 0, q, 1.0))
+    prior = jnp.asarray(config.generator_tile_prior)
+    kl = jnp.sum(plogp(p_tile) - p_tile * jnp.log(prior), axis=-1)
+    return -jnp.sum(plogp(p_cell), axis=-1) - kl
 
 
 def joint_log_probs(cell_logits: jax.Array, tile_logits: jax.Array, mask: jax.Array) -> jax.Array:
@@ -155,7 +203,7 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
 
     def init(key, student_state):
         obs, _ = env.reset(key, env_params)
-        params = generator.init(key, jax.tree.map(lambda x: x[None], obs))
+        params = generator.init(key, jax.tree.map(lambda x: x[None], obs), jnp.zeros((1,)))
         return {"student": student_state, "generator": train_state(params, gen_config.make_optimizer())}
 
     def play(key, student_params, generator_params) -> Turn:
@@ -166,7 +214,7 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
             key_student, key_generator, key_env = jax.random.split(step_key, 3)
             logits, value = student.network.apply(student_params, obs)
             student_action = jax.random.categorical(key_student, logits).astype(jnp.int32)
-            gen_log_probs, gen_value = generator.apply(generator_params, obs)
+            gen_log_probs, gen_value = generator.apply(generator_params, obs, value)
             gen_action = jax.random.categorical(key_generator, gen_log_probs).astype(jnp.int32)
             action = env.joint_action(gen_action, student_action)
             next_obs, next_state, reward, _, _, info = jax.vmap(
@@ -223,6 +271,7 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
         )
         return {
             "obs": taken.obs,
+            "student_value": taken.student_value,
             "action": taken.generator_action,
             "log_prob": taken.generator_log_prob,
             "value": taken.generator_value,
@@ -253,8 +302,9 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
         batch = generator_batch(played, credit)
 
         def generator_loss(params: Any, mb: dict) -> jax.Array:
-            log_probs, value = generator.apply(params, mb["obs"])
-            return ppo_objective(log_probs, value, mb, gen_config)
+            log_probs, value = generator.apply(params, mb["obs"], mb["student_value"])
+            return ppo_objective(log_probs, value, mb, gen_config,
+                                 entropy=generator_entropy(log_probs, config))
 
         generator_state, generator_loss_value = sgd(
             key_generator,
