@@ -69,7 +69,7 @@ def measure(env_id: str, batch_size: int, hidden: tuple[int, ...], repeats: int)
     valid = jnp.ones((batch_size,), bool)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.radam(2e-4))
 
-    leo_net = networks.AllGoalsQNetwork(goals, actions, hidden)
+    leo_net = networks.AllGoalsQNetwork(goals, actions, networks.TorsoSpec(tuple(hidden)))
     leo_params = leo_net.init(key, x)
     leo_step = make_step(
         lambda p, b: leo.leo_loss(p, leo_net, b["x"], b["action"], b["target"], b["valid"]), tx
@@ -77,7 +77,7 @@ def measure(env_id: str, batch_size: int, hidden: tuple[int, ...], repeats: int)
     leo_batch = {"x": x, "action": action, "target": target, "valid": valid}
     leo_s = timed(leo_step, leo_params, tx.init(leo_params), leo_batch, repeats=repeats)
 
-    uvfa_net = networks.GoalQNetwork(goals, actions, hidden)
+    uvfa_net = networks.GoalQNetwork(goals, actions, networks.TorsoSpec(tuple(hidden)))
     uvfa_params = uvfa_net.init(key, x, jnp.zeros((batch_size,), jnp.int32))
     all_goals = jnp.broadcast_to(jnp.arange(goals, dtype=jnp.int32), (batch_size, goals))
     naive_step = make_step(lambda p, b: pqn.pqn_loss(p, uvfa_net, b), tx)

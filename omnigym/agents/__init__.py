@@ -37,9 +37,11 @@ class Entry:
     envs: tuple[str, ...]  #: the env ids it trains on (the first is its default)
     preset: dict = field(default_factory=dict)  #: fields that make this learner of the module
     cpu: dict = field(default_factory=dict)  #: a laptop-sized setting (``--preset cpu``)
+    #: fields the paper preset adds on Craftax ids (the reference's Craftax network)
+    craftax: dict = field(default_factory=dict)
 
 
-_SMALL_NET = {"hidden_sizes": (256, 256), "lr": 1e-3}
+_SMALL_NET = {"hidden_sizes": (256, 256), "lr": 1e-3, "torso": "mlp"}
 _SMALL_Q = {**_SMALL_NET, "minibatch_size": 256, "num_epochs": 2, "eps_decay": 0.5}
 _SMALL_PPO = {**_SMALL_NET, "lr": 3e-4, "minibatch_size": 512, "num_epochs": 4, "ent_coef": 0.01}
 #: 64 envs x 16 steps per update, 1M env steps, a 4 x 256-step greedy evaluation of every goal.
@@ -49,9 +51,15 @@ _SMALL_RUN = {
 }
 
 
-def _goal(module: str, config: str, preset: dict, cpu: dict) -> Entry:
+#: The reference's Craftax networks see the one-hot dict observation.
+_ONEHOT = {"env_kwargs": {"observation_type": "onehot"}}
+#: The CPU setting keeps the flat symbolic observation and dense layers.
+_FLAT = {"env_kwargs": {}}
+
+
+def _goal(module: str, config: str, preset: dict, cpu: dict, craftax: dict) -> Entry:
     return Entry(f"goal_discrete.{module}", config, "goal_discrete", GOAL_DISCRETE_ENVS,
-                 preset, {**_SMALL_RUN, **cpu})
+                 preset, {**_SMALL_RUN, **_FLAT, **cpu}, {**_ONEHOT, **craftax})
 
 
 def _mean_field(module: str, config: str, preset: dict | None = None,
@@ -74,20 +82,21 @@ def _ued(module: str, config: str, preset: dict | None = None) -> Entry:
 
 
 LEARNERS: dict[str, Entry] = {
-    "leo": _goal("leo", "LEOConfig", {}, _SMALL_Q),
-    "pqn": _goal("pqn", "PQNConfig", {}, _SMALL_Q),
+    "leo": _goal("leo", "LEOConfig", {}, _SMALL_Q, {"torso": "conv"}),
+    "pqn": _goal("pqn", "PQNConfig", {}, _SMALL_Q, {"torso": "conv", "conv_features": 16}),
     "pqn_her": _goal("pqn", "PQNConfig", {"her_mode": "mixed", "her_random_proportion": 0.75,
-                                          "minibatch_size": 2048, "lr": 1e-4}, _SMALL_Q),
-    "ppo": _goal("ppo", "PPOConfig", {}, _SMALL_PPO),
+                                          "minibatch_size": 2048, "lr": 1e-4}, _SMALL_Q,
+                     {"torso": "conv", "conv_features": 16}),
+    "ppo": _goal("ppo", "PPOConfig", {}, _SMALL_PPO, {}),
     "dual_leo_ppo": _goal("dual_leo_ppo", "DualLEOPPOConfig", {}, {
         "bc_coef": 0.5,
-        **{f"ppo.{k}": v for k, v in _SMALL_PPO.items()},
+        **{f"ppo.{k}": v for k, v in _SMALL_PPO.items() if k != "torso"},
         **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
-    }),
+    }, {"leo.torso": "conv", "leo.conv_features": 16}),
     "dual_leo_pqn": _goal("dual_leo_pqn", "DualLEOPQNConfig", {}, {
         **{f"uvfa.{k}": v for k, v in _SMALL_Q.items()},
         **{f"leo.{k}": v for k, v in _SMALL_Q.items()},
-    }),
+    }, {"uvfa.torso": "conv", "leo.torso": "conv"}),
     "leo_dpg": Entry("goal_continuous.leo_dpg", "TD3Config", "goal_continuous",
                      ("Brax-Reacher-GC-v0",)),
     "td3_her": Entry("goal_continuous.td3_her", "TD3HERConfig", "goal_continuous",
@@ -131,9 +140,15 @@ def config_class(learner: str) -> type:
 
 
 def default_config(learner: str, **overrides: Any) -> Any:
-    """The paper-scale config of ``learner`` with ``overrides`` (dotted keys too) applied."""
+    """The paper-scale config of ``learner`` with ``overrides`` (dotted keys too) applied.
+
+    On Craftax ids the goal learners' paper preset is the reference's Craftax
+    network on the one-hot observation (``Entry.craftax``)."""
     config = config_class(learner)()
-    return with_fields(config, {**entry(learner).preset, **overrides})
+    found = entry(learner)
+    env_id = overrides.get("env_id", getattr(config, "env_id", ""))
+    craftax = found.craftax if str(env_id).startswith("Craftax") else {}
+    return with_fields(config, {**found.preset, **craftax, **overrides})
 
 
 def cpu_config(learner: str, env_id: str | None = None, **overrides: Any) -> Any:

@@ -66,10 +66,11 @@ def test_leo_loss_gathers_the_taken_action_for_every_goal_and_masks_resets():
     network = SimpleNamespace(apply=lambda params, x: q)
     action = jnp.array([1, 0])
     target = jnp.full((2, 3), 0.5)
-    loss = leo.leo_loss(None, network, None, action, target, jnp.array([True, False]))
+    loss, stats = leo.leo_loss({}, network, None, action, target, jnp.array([True, False]))
+    assert stats == {}  # no batch statistics in this network
     taken = np.array([0.1, 0.3, 0.5])  # row 0, action 1, goals 0..2
     assert float(loss) == pytest.approx(0.5 * np.mean((taken - 0.5) ** 2))
-    both = leo.leo_loss(None, network, None, action, target, jnp.array([True, True]))
+    both, _ = leo.leo_loss({}, network, None, action, target, jnp.array([True, True]))
     assert float(both) != pytest.approx(float(loss))
 
 

@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 from flax.training.train_state import TrainState
 
-from omnigym.agents.goal_discrete.configs import QConfig
+from omnigym.agents.goal_discrete.configs import QConfig, torso_spec
 from omnigym.agents.lib import goal_rollout as gr
 from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.lib.losses import masked_mean
-from omnigym.agents.lib.networks import AllGoalsQNetwork, epsilon_greedy
+from omnigym.agents.lib.networks import AllGoalsQNetwork, epsilon_greedy, train_apply
 from omnigym.agents.lib.optim import linear_schedule, sgd, train_state
 from omnigym.agents.lib.returns import next_values, one_step_targets
 
@@ -42,8 +42,7 @@ def leo_network(config: QConfig, env: Any) -> AllGoalsQNetwork:
     return AllGoalsQNetwork(
         num_goals=env.num_goals,
         num_actions=env.num_actions,
-        hidden_sizes=config.hidden_sizes,
-        layer_norm=config.layer_norm,
+        spec=torso_spec(config, env, goal_input=False),
         sigmoid=config.sigmoid,
     )
 
@@ -64,10 +63,11 @@ def leo_targets(
 def leo_loss(
     params: Any, network: Any, x: jax.Array, action: jax.Array, target: jax.Array, valid: jax.Array
 ) -> jax.Array:
-    """``0.5 * mean (Q(s, g, a) - target_g)^2`` over valid rows and all goals."""
-    q = network.apply(params, x)  # (B, G, A)
+    """``(0.5 * mean (Q(s, g, a) - target_g)^2`` over valid rows and all goals,
+    the training pass's batch statistics)."""
+    q, stats = train_apply(network, params, x)  # (B, G, A)
     taken = jnp.take_along_axis(q, action[:, None, None], axis=-1)[..., 0]
-    return 0.5 * masked_mean(jnp.square(taken - target), valid)
+    return 0.5 * masked_mean(jnp.square(taken - target), valid), stats
 
 
 def commanded_head(q: jax.Array, goal: jax.Array) -> jax.Array:
@@ -114,10 +114,10 @@ def leo_update(
     last_max_q = network.apply(state.params, gr.features(last_obs)).max(-1)
     batch = leo_batch(steps, last_max_q, config.gamma)
 
-    def loss_fn(params: Any, mb: dict) -> jax.Array:
+    def loss_fn(params: Any, mb: dict) -> tuple[jax.Array, dict]:
         return leo_loss(params, network, mb["x"], mb["action"], mb["target"], mb["valid"])
 
-    return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
+    return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size, with_stats=True)
 
 
 def epsilon_schedule(config: QConfig) -> Callable[[jax.Array], jax.Array]:

@@ -46,13 +46,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax.training.train_state import TrainState
 
-from omnigym.agents.goal_discrete.configs import QConfig
+from omnigym.agents.goal_discrete.configs import QConfig, torso_spec
 from omnigym.agents.goal_discrete.leo import epsilon_schedule
 from omnigym.agents.lib import goal_rollout as gr
 from omnigym.agents.lib.config import check_choice
 from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.lib.losses import masked_mean
-from omnigym.agents.lib.networks import GoalQNetwork, epsilon_greedy
+from omnigym.agents.lib.networks import GoalQNetwork, epsilon_greedy, train_apply
 from omnigym.agents.lib.optim import sgd, train_state
 from omnigym.agents.lib.returns import next_values, one_step_targets
 
@@ -113,8 +113,7 @@ def goal_network(config: QConfig, env: Any) -> GoalQNetwork:
     return GoalQNetwork(
         num_goals=env.num_goals,
         num_actions=env.num_actions,
-        hidden_sizes=config.hidden_sizes,
-        layer_norm=config.layer_norm,
+        spec=torso_spec(config, env, goal_input=True),
         sigmoid=config.sigmoid,
     )
 
@@ -202,26 +201,27 @@ def pqn_batch(key: jax.Array, steps: gr.Step, rollout: gr.RolloutState, config: 
     }
 
 
-def pqn_loss(params: Any, network: Any, mb: dict, gamma: float) -> jax.Array:
-    """``0.5 * mean (Q(s, g, a) - target)^2`` over the valid pairs, with the
+def pqn_loss(params: Any, network: Any, mb: dict, gamma: float) -> tuple[jax.Array, dict]:
+    """``0.5 * mean (Q(s, g, a) - target)^2`` over the valid pairs (and the
+    training pass's batch statistics), with the
     target ``r + gamma * max_a Q(s', g, a)`` (cut where the goal was reached or
     the episode terminated) from the current parameters, gradient stopped: the
     reference's targets, recomputed for each minibatch."""
-    both = network.apply(params, jnp.concatenate([mb["x"], mb["next_x"]]),
-                         jnp.concatenate([mb["goal"], mb["goal"]]))
+    both, stats = train_apply(network, params, jnp.concatenate([mb["x"], mb["next_x"]]),
+                              jnp.concatenate([mb["goal"], mb["goal"]]))
     q, q_next = jnp.split(both, 2)
     target = one_step_targets(mb["reward"], jax.lax.stop_gradient(q_next).max(-1), mb["stop"], gamma)
     taken = jnp.take_along_axis(q, mb["action"][:, None], axis=-1)[:, 0]
-    return 0.5 * masked_mean(jnp.square(taken - target), mb["valid"])
+    return 0.5 * masked_mean(jnp.square(taken - target), mb["valid"]), stats
 
 
 def pqn_update(
     key: jax.Array, state: TrainState, network: Any, batch: dict, config: PQNConfig
 ) -> tuple[TrainState, jax.Array]:
-    def loss_fn(params: Any, mb: dict) -> jax.Array:
+    def loss_fn(params: Any, mb: dict) -> tuple[jax.Array, dict]:
         return pqn_loss(params, network, mb, config.gamma)
 
-    return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
+    return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size, with_stats=True)
 
 
 def commanded_q(network: Any, params: Any, obs: dict) -> jax.Array:

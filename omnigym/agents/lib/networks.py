@@ -1,33 +1,196 @@
 """Networks the learners share: dense torsos, value and actor heads, goal-conditioned Q.
 
-Two torsos, after the two lines of work they come from: :class:`Torso`
-(Dense, LayerNorm, ReLU: PQN's recipe for stable online TD) and :class:`MLP`
-(Dense, GELU, LayerNorm: OGBench's, with its initialisation).
+Three torsos, after the lines of work they come from: :class:`Torso`
+(Dense, LayerNorm, ReLU: PQN's recipe for stable online TD), :class:`MLP`
+(Dense, GELU, LayerNorm: OGBench's, with its initialisation) and
+:class:`ConvTorso` (the LEO reference's Craftax network: batch-renormalised
+inputs, a convolution over the map parts of a one-hot observation, dense
+layers with orthogonal initialisation).
+
+Networks with batch statistics (:class:`BatchRenorm`) keep them in the
+``batch_stats`` collection of their variables, which the learners hold as the
+train state's ``params``: they get zero gradients (every use is under
+``stop_gradient`` or in evaluation mode) and :func:`train_apply` returns the
+statistics of a training pass, which :func:`omnigym.agents.lib.optim.sgd`
+writes back after each step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Torso(nn.Module):
-    """Dense layers with LayerNorm and ReLU."""
+    """Dense layers with LayerNorm and ReLU (``orthogonal``: orthogonal(sqrt 2)
+    weights and zero biases, the reference Craftax networks' initialisation)."""
 
     hidden_sizes: Sequence[int]
     layer_norm: bool = True
+    orthogonal: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        init = {"kernel_init": nn.initializers.orthogonal(np.sqrt(2))} if self.orthogonal else {}
         for size in self.hidden_sizes:
-            x = nn.Dense(size)(x)
+            x = nn.Dense(size, **init)(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = nn.relu(x)
         return x
+
+
+class BatchRenorm(nn.Module):
+    """Batch renormalisation (Ioffe, 2017) over the last axis, as purejaxql and
+    purejaxgcrl put it on their inputs.
+
+    Training: the batch's statistics, corrected towards the running ones by
+    ``r`` and ``d`` (clipped to ``r_max`` and ``d_max``, gradient stopped) once
+    ``warmup`` training passes have run; the running statistics follow with
+    ``momentum``. Evaluation: the running statistics.
+    """
+
+    momentum: float = 0.999
+    epsilon: float = 1e-3
+    r_max: float = 3.0
+    d_max: float = 5.0
+    warmup: int = 1000
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        size = x.shape[-1]
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, (size,), jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, (size,), jnp.float32)
+        steps = self.variable("batch_stats", "steps", jnp.zeros, (), jnp.float32)
+        scale = self.param("scale", nn.initializers.ones, (size,))
+        bias = self.param("bias", nn.initializers.zeros, (size,))
+        mean, var = running_mean.value, running_var.value
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            batch_mean, batch_var = jnp.mean(x, axes), jnp.var(x, axes)
+            std, running_std = jnp.sqrt(batch_var + self.epsilon), jnp.sqrt(var + self.epsilon)
+            r = jax.lax.stop_gradient(jnp.clip(std / running_std, 1 / self.r_max, self.r_max))
+            d = jax.lax.stop_gradient(jnp.clip((batch_mean - mean) / running_std, -self.d_max, self.d_max))
+            warm = steps.value >= self.warmup
+            mean = jnp.where(warm, batch_mean - d * jnp.sqrt(batch_var) / r, batch_mean)
+            var = jnp.where(warm, batch_var / r**2, batch_var)
+            if not self.is_initializing():
+                m = self.momentum
+                running_mean.value = m * running_mean.value + (1 - m) * jax.lax.stop_gradient(batch_mean)
+                running_var.value = m * running_var.value + (1 - m) * jax.lax.stop_gradient(batch_var)
+                steps.value = steps.value + 1
+        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
+#: ``(key, shape)`` of each part of a dict observation, in ``jax.tree.leaves`` order.
+Layout = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def split_parts(x: jax.Array, layout: Layout) -> tuple[jax.Array, jax.Array]:
+    """Flat features (B, D) -> (the map parts stacked channel-wise (B, H, W, C),
+    the other parts (B, D')): a part is a map when its key contains "map"."""
+    maps, flats, start = [], [], 0
+    for key, shape in layout:
+        size = int(np.prod(shape))
+        part = x[:, start : start + size]
+        start += size
+        if "map" in key:
+            maps.append(part.reshape(-1, *shape))
+        else:
+            flats.append(part)
+    if not maps:
+        raise ValueError(f"the conv torso needs map parts (keys with 'map'); got {[k for k, _ in layout]}.")
+    return jnp.concatenate(maps, axis=-1), jnp.concatenate(flats, axis=-1)
+
+
+class ConvTorso(nn.Module):
+    """The LEO reference's Craftax torso over a flattened one-hot dict observation.
+
+    The map parts (and those of ``goal_mask``, a UVFA's goal given as an
+    observation-shaped mask) are stacked channel-wise, the other parts
+    concatenated; with ``input_norm`` each goes through :class:`BatchRenorm`;
+    the maps through ``conv_layers`` convolutions (``conv_features``, kernel
+    ``kernel_size``, then LayerNorm when ``layer_norm``, ReLU), flattened; then
+    dense layers of ``hidden_sizes`` (orthogonal init, LayerNorm, ReLU).
+    """
+
+    layout: Layout
+    hidden_sizes: Sequence[int]
+    conv_features: int = 32
+    kernel_size: int = 3
+    conv_layers: int = 1
+    input_norm: bool = True
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, goal_mask: jax.Array | None = None, train: bool = False) -> jax.Array:
+        batch = x.shape[:-1]
+        image, flat = split_parts(x.reshape(-1, x.shape[-1]), self.layout)
+        if goal_mask is not None:
+            goal_image, goal_flat = split_parts(goal_mask.reshape(-1, goal_mask.shape[-1]), self.layout)
+            image = jnp.concatenate([image, goal_image], axis=-1)
+            flat = jnp.concatenate([flat, goal_flat], axis=-1)
+        if self.input_norm:
+            image, flat = BatchRenorm()(image, train), BatchRenorm()(flat, train)
+        for _ in range(self.conv_layers):
+            image = nn.Conv(self.conv_features, (self.kernel_size, self.kernel_size))(image)
+            if self.layer_norm:
+                image = nn.LayerNorm()(image)
+            image = nn.relu(image)
+        h = jnp.concatenate([image.reshape(image.shape[0], -1), flat], axis=-1)
+        h = Torso(self.hidden_sizes, self.layer_norm, orthogonal=True)(h)
+        return h.reshape(*batch, -1)
+
+
+@dataclass(frozen=True)
+class TorsoSpec:
+    """Which torso a goal network builds: the dense :class:`Torso` (``layout``
+    None) or :class:`ConvTorso` over ``layout``; ``goal_masks`` (one row of
+    flat entries per goal, in feature order) gives a UVFA its goal as a mask."""
+
+    hidden_sizes: tuple[int, ...]
+    layer_norm: bool = True
+    layout: Layout | None = None
+    conv_features: int = 32
+    kernel_size: int = 3
+    input_norm: bool = True
+    goal_masks: tuple[tuple[int, ...], ...] | None = None
+
+    def head_init(self) -> Callable:
+        """Output layers: orthogonal(1.0) with the reference's conv torso, else flax's default."""
+        return nn.initializers.lecun_normal() if self.layout is None else nn.initializers.orthogonal(1.0)
+
+    def torso(self) -> nn.Module:
+        if self.layout is None:
+            return Torso(self.hidden_sizes, self.layer_norm)
+        return ConvTorso(self.layout, self.hidden_sizes, self.conv_features, self.kernel_size,
+                         input_norm=self.input_norm, layer_norm=self.layer_norm)
+
+    def mask(self, goal: jax.Array, size: int) -> jax.Array:
+        """The goals' observation-shaped masks, flat: (..., size)."""
+        width = max(len(row) for row in self.goal_masks)
+        entries = np.full((len(self.goal_masks), width), size, np.int32)
+        for row, indices in enumerate(self.goal_masks):
+            entries[row, : len(indices)] = indices
+        masks = jnp.zeros((len(self.goal_masks), size + 1)).at[
+            np.arange(len(entries))[:, None], entries
+        ].set(1.0)[:, :size]
+        return masks[goal]
+
+
+def train_apply(network: nn.Module, variables: Any, *args: Any) -> tuple[Any, dict]:
+    """``network`` in training mode: ``(outputs, new batch statistics)`` (``{}``
+    for networks without any)."""
+    if "batch_stats" not in variables:
+        return network.apply(variables, *args), {}
+    outputs, updates = network.apply(variables, *args, train=True, mutable=["batch_stats"])
+    return outputs, updates["batch_stats"]
 
 
 def _init(scale: float) -> Callable:
@@ -127,31 +290,36 @@ class AllGoalsQNetwork(nn.Module):
 
     num_goals: int
     num_actions: int
-    hidden_sizes: Sequence[int]
-    layer_norm: bool = True
+    spec: TorsoSpec
     sigmoid: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = Torso(self.hidden_sizes, self.layer_norm)(x)
-        q = nn.Dense(self.num_goals * self.num_actions)(x)
-        q = q.reshape(*x.shape[:-1], self.num_goals, self.num_actions)
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        torso = self.spec.torso()
+        h = torso(x, train=train) if isinstance(torso, ConvTorso) else torso(x)
+        q = nn.Dense(self.num_goals * self.num_actions, kernel_init=self.spec.head_init())(h)
+        q = q.reshape(*h.shape[:-1], self.num_goals, self.num_actions)
         return nn.sigmoid(q) if self.sigmoid else q
 
 
 class GoalQNetwork(nn.Module):
-    """UVFA Q-network: (observation, goal) -> Q for every action of that goal."""
+    """UVFA Q-network: (observation, goal) -> Q for every action of that goal.
+
+    The dense torso sees the goal one-hot; the conv torso its observation-shaped mask."""
 
     num_goals: int
     num_actions: int
-    hidden_sizes: Sequence[int]
-    layer_norm: bool = True
+    spec: TorsoSpec
     sigmoid: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array, goal: jax.Array) -> jax.Array:
-        x = Torso(self.hidden_sizes, self.layer_norm)(goal_input(x, goal, self.num_goals))
-        q = nn.Dense(self.num_actions)(x)
+    def __call__(self, x: jax.Array, goal: jax.Array, train: bool = False) -> jax.Array:
+        torso = self.spec.torso()
+        if isinstance(torso, ConvTorso):
+            h = torso(x, self.spec.mask(goal, x.shape[-1]), train=train)
+        else:
+            h = torso(goal_input(x, goal, self.num_goals))
+        q = nn.Dense(self.num_actions, kernel_init=self.spec.head_init())(h)
         return nn.sigmoid(q) if self.sigmoid else q
 
 

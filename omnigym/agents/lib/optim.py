@@ -65,15 +65,25 @@ def sgd(
     batch: dict,
     num_epochs: int,
     minibatch_size: int,
+    with_stats: bool = False,
 ) -> tuple[TrainState, jax.Array]:
     """``num_epochs`` shuffled passes of minibatch SGD on ``loss_fn(params, minibatch)``.
 
     ``batch`` leaves are (T, N, ...); returns the new state and the mean loss.
+    ``with_stats``: ``loss_fn`` returns ``(loss, batch_stats)`` (the new batch
+    statistics of its training pass, ``{}`` for none), written into the
+    params' ``batch_stats`` after each step.
     """
 
     def minibatch_step(state: TrainState, minibatch: dict):
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, minibatch)
-        return state.apply_gradients(grads=grads), loss
+        if not with_stats:
+            loss, grads = jax.value_and_grad(loss_fn)(state.params, minibatch)
+            return state.apply_gradients(grads=grads), loss
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, minibatch)
+        state = state.apply_gradients(grads=grads)
+        if stats:
+            state = state.replace(params={**state.params, "batch_stats": stats})
+        return state, loss
 
     def epoch(state: TrainState, epoch_key: jax.Array):
         return jax.lax.scan(minibatch_step, state, minibatches(epoch_key, batch, minibatch_size))

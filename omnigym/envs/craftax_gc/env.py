@@ -151,6 +151,19 @@ class GoalConditionedCraftax(GoalConditionedEnv):
             return self.symbolic_obs(base_state)
         return self.onehot_obs(base_state)
 
+    def goal_masks(self) -> dict[str, np.ndarray]:
+        """Every goal as a mask shaped like the one-hot observation: float32
+        ``(num_goals, *shape)`` per key (how the reference gives a UVFA its goal)."""
+        size = self.goal_set.size
+        flat = np.zeros((self.num_goals, size + 1), np.float32)
+        flat[np.arange(self.num_goals)[:, None], self.goal_set.entries] = 1.0
+        masks, start = {}, 0
+        for key, shape in self.goal_set.layout.items():
+            count = int(np.prod(shape))
+            masks[key] = flat[:, start : start + count].reshape(self.num_goals, *shape)
+            start += count
+        return masks
+
     def _achieved_from_onehot(self, onehot_obs: dict[str, jax.Array]) -> jax.Array:
         flat = onehot.flatten_onehot(onehot_obs, self.goal_set.layout)
         return jnp.any(flat[self._goal_entries] > 0.5, axis=-1)
