@@ -10,7 +10,7 @@ import pytest
 
 import omnigym
 from omnigym import agents
-from omnigym.agents.goal_discrete import leo, pqn
+from omnigym.agents.goal_discrete import leo, ppo, pqn
 from omnigym.agents.goal_discrete.configs import torso_spec
 from omnigym.agents.lib import goal_rollout as gr
 from omnigym.agents.lib.config import with_fields
@@ -100,17 +100,45 @@ def test_batch_renorm_trains_on_batch_statistics_and_evaluates_on_running_ones()
     np.testing.assert_allclose(y_warm.std(0), r, rtol=1e-3)
 
 
-@pytest.mark.parametrize("learner", ["leo", "pqn_her"])
+def test_paper_actor_critic_is_the_references():
+    """PPO on Craftax: conv (32) over maps and goal mask, a 1024 embedding, actor 2 and critic
+    4 layers of 1024, no normalisation; a sigmoid value."""
+    env, obs = craftax_observations()
+    x, goal = gr.features(obs)[:2], jnp.zeros((2,), jnp.int32)
+    network = ppo.actor_critic(agents.default_config("ppo"), env)
+    variables = jax.eval_shape(network.init, jax.random.key(0), x, goal)
+    assert "batch_stats" not in variables
+    params = jax.tree.map(lambda a: a.shape, variables["params"])
+    assert params["ConvTorso_0"]["Conv_0"]["kernel"] == (3, 3, 44, 32)
+    assert list(params["ConvTorso_0"]["Torso_0"]) == ["Dense_0"]
+    assert [params[f"Torso_{i}"][f"Dense_{j}"]["kernel"][1]
+            for i, n in ((0, 2), (1, 4)) for j in range(n)] == [1024] * 6
+    assert params["Dense_0"]["kernel"] == (1024, 17) and params["Dense_1"]["kernel"] == (1024, 1)
+    logits, value = network.apply(jax.jit(network.init)(jax.random.key(0), x, goal), x, goal)
+    assert logits.shape == (2, 17) and float(value.min()) >= 0 and float(value.max()) <= 1
+
+
+SMALL = {"hidden_sizes": (32,), "minibatch_size": 16, "num_epochs": 1}
+#: learner -> (its overrides, the train state holding the batch statistics, its config)
+UPDATES = {
+    "leo": (SMALL, "leo", lambda c: c),
+    "pqn_her": (SMALL, "pqn", lambda c: c),
+    "dual_leo_ppo": ({**{f"ppo.{k}": v for k, v in SMALL.items()},
+                      **{f"leo.{k}": v for k, v in SMALL.items()}}, "leo", lambda c: c.parts()[1]),
+}
+
+
+@pytest.mark.parametrize("learner", list(UPDATES))
 def test_one_paper_network_update_on_craftax(learner):
-    """One jitted update of the paper preset's network on Craftax-Classic (a small batch):
+    """One jitted update of the paper preset's networks on Craftax-Classic (a small batch):
     the loss is finite and every SGD step wrote the batch statistics back."""
+    overrides, holder, part = UPDATES[learner]
     config = with_fields(agents.default_config(learner), {
-        "num_envs": 8, "num_steps": 4, "total_timesteps": 32, "hidden_sizes": (32,),
-        "minibatch_size": 16, "num_epochs": 1,
+        "num_envs": 8, "num_steps": 4, "total_timesteps": 32, **overrides,
     })
     state, metrics = jax.jit(agents.learner_module(learner).make_train(config))(jax.random.key(0))
-    name = "leo" if learner == "leo" else "pqn"
-    stats = state.learner.agent[name].params["batch_stats"]["ConvTorso_0"]["BatchRenorm_0"]
-    rows = config.batch_size_per_update * config.rows_per_transition
-    assert float(stats["steps"]) == rows // config.minibatch_size
+    stats = state.learner.agent[holder].params["batch_stats"]["ConvTorso_0"]["BatchRenorm_0"]
+    learnt = part(config)
+    rows = learnt.batch_size_per_update * learnt.rows_per_transition
+    assert float(stats["steps"]) == rows // learnt.minibatch_size
     assert np.isfinite(np.asarray(metrics["loss"])).all()

@@ -83,12 +83,12 @@ def make_train(config: DualLEOPPOConfig, log: Callable[[dict], None] | None = No
         }
         bc_coef = bc_at(index)
 
-        def ppo_loss(params: Any, mb: dict) -> jax.Array:
+        def ppo_loss(params: Any, mb: dict) -> tuple[jax.Array, dict]:
             return ppo.ppo_loss(params, actor, mb, ppo_config, bc_coef)
 
         ppo_state, ppo_loss_value = sgd(
             key_ppo, agent["ppo"], ppo_loss, ppo_batch,
-            ppo_config.num_epochs, ppo_config.minibatch_size,
+            ppo_config.num_epochs, ppo_config.minibatch_size, with_stats=True,
         )
         leo_state, leo_loss_value = leo.leo_update(
             key_leo, agent["leo"], teacher, steps, rollout.obs, leo_config

@@ -19,11 +19,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from omnigym.agents.goal_discrete.configs import NetworkConfig
+from omnigym.agents.goal_discrete.configs import NetworkConfig, torso_spec
 from omnigym.agents.lib import goal_rollout as gr
 from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
-from omnigym.agents.lib.networks import GoalActorCritic
+from omnigym.agents.lib.networks import GoalActorCritic, train_apply
 from omnigym.agents.lib.optim import sgd, train_state
 from omnigym.agents.lib.returns import gae, next_values
 
@@ -42,14 +42,19 @@ class PPOConfig(NetworkConfig):
     ent_coef: float = 0.005
     vf_coef: float = 0.5
     hidden_sizes: tuple[int, ...] = (512, 512, 512)
+    #: With ``torso="conv"``: dense layers of the actor and of the critic after
+    #: the shared embedding (``hidden_sizes``), the reference's 2 and 4.
+    actor_layers: int = 2
+    critic_layers: int = 4
 
 
 def actor_critic(config: PPOConfig, env: Any) -> GoalActorCritic:
     return GoalActorCritic(
         num_goals=env.num_goals,
         num_actions=env.num_actions,
-        hidden_sizes=config.hidden_sizes,
-        layer_norm=config.layer_norm,
+        spec=torso_spec(config, env, goal_input=True),
+        actor_layers=config.actor_layers,
+        critic_layers=config.critic_layers,
     )
 
 
@@ -97,10 +102,11 @@ def ppo_batch(steps: gr.Step, last_value: jax.Array, config: PPOConfig) -> dict:
 
 def ppo_loss(
     params: Any, network: Any, mb: dict, config: PPOConfig, bc_coef: jax.Array | float = 0.0
-) -> jax.Array:
-    """Clipped PPO loss over valid rows, plus ``bc_coef * -log pi(bc_action)`` if given."""
-    logits, value = network.apply(params, mb["x"], mb["goal"])
-    return ppo_objective(logits, value, mb, config, bc_coef)
+) -> tuple[jax.Array, dict]:
+    """Clipped PPO loss over valid rows, plus ``bc_coef * -log pi(bc_action)`` if given,
+    and the training pass's batch statistics."""
+    (logits, value), stats = train_apply(network, params, mb["x"], mb["goal"])
+    return ppo_objective(logits, value, mb, config, bc_coef), stats
 
 
 def ppo_greedy(network: Any, params: Any) -> Callable[[dict], jax.Array]:
@@ -126,11 +132,12 @@ def make_train(config: PPOConfig, log: Callable[[dict], None] | None = None) -> 
         last_value = apply_on_obs(network, params, rollout.obs)[1]
         batch = ppo_batch(steps, last_value, config)
 
-        def loss_fn(params: Any, mb: dict) -> jax.Array:
+        def loss_fn(params: Any, mb: dict) -> tuple[jax.Array, dict]:
             return ppo_loss(params, network, mb, config)
 
         state, loss = sgd(
-            key_learn, agent["ppo"], loss_fn, batch, config.num_epochs, config.minibatch_size
+            key_learn, agent["ppo"], loss_fn, batch, config.num_epochs, config.minibatch_size,
+            with_stats=True,
         )
         return {"ppo": state}, rollout, {"loss": loss}
 

@@ -343,17 +343,33 @@ class ActorCritic(nn.Module):
 
 
 class GoalActorCritic(nn.Module):
-    """UVFA actor-critic: (observation, goal) -> (action logits, value in [0, 1])."""
+    """UVFA actor-critic: (observation, goal) -> (action logits, value in [0, 1]).
+
+    Dense torso: separate actor and critic :class:`Torso` on the observation
+    with the goal one-hot. Conv torso (the reference's Craftax actor-critic):
+    a shared :class:`ConvTorso` embedding (the goal as an observation-shaped
+    mask), then ``actor_layers`` and ``critic_layers`` dense ReLU layers as wide
+    as the embedding, orthogonal init (0.01 on the logits)."""
 
     num_goals: int
     num_actions: int
-    hidden_sizes: Sequence[int]
-    layer_norm: bool = True
+    spec: TorsoSpec
+    actor_layers: int = 2
+    critic_layers: int = 4
 
     @nn.compact
-    def __call__(self, x: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
-        network = ActorCritic(self.num_actions, self.hidden_sizes, self.layer_norm, True)
-        return network(goal_input(x, goal, self.num_goals))
+    def __call__(self, x: jax.Array, goal: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
+        spec = self.spec
+        if spec.layout is None:
+            network = ActorCritic(self.num_actions, spec.hidden_sizes, spec.layer_norm, True)
+            return network(goal_input(x, goal, self.num_goals))
+        h = spec.torso()(x, spec.mask(goal, x.shape[-1]), train=train)
+        width = spec.hidden_sizes[-1]
+        actor = Torso((width,) * self.actor_layers, spec.layer_norm, orthogonal=True)(h)
+        logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(actor)
+        critic = Torso((width,) * self.critic_layers, spec.layer_norm, orthogonal=True)(h)
+        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(critic)[..., 0]
+        return logits, nn.sigmoid(value)
 
 
 def epsilon_greedy(key: jax.Array, q: jax.Array, epsilon: jax.Array) -> jax.Array:
