@@ -40,6 +40,8 @@ class NetworkConfig(GoalConfig):
     conv_kernel_size: int = 3
     #: BatchRenorm on the conv torso's inputs (the reference's ``norm_input``).
     input_norm: bool = True
+    #: The optimiser's epsilon (None: optax's default, as the reference's RAdam).
+    optimizer_eps: float | None = None
 
     def check(self) -> None:
         super().check()
@@ -62,7 +64,7 @@ class NetworkConfig(GoalConfig):
     def make_optimizer(self) -> optax.GradientTransformation:
         """Clipping, then ``optimizer`` at ``lr``, annealed linearly to 0 with ``anneal_lr``."""
         anneal = self.sgd_steps if self.anneal_lr else 0
-        return make_optimizer(self.lr, self.max_grad_norm, self.optimizer, anneal)
+        return make_optimizer(self.lr, self.max_grad_norm, self.optimizer, anneal, eps=self.optimizer_eps)
 
 
 TORSOS = ("mlp", "conv")

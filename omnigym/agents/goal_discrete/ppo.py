@@ -34,6 +34,7 @@ class PPOConfig(NetworkConfig):
 
     num_steps: int = 64
     optimizer: str = "adam"
+    optimizer_eps: float | None = 1e-5
     minibatch_size: int = 2048
     num_epochs: int = 1
     gamma: float = 0.995

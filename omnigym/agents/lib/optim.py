@@ -22,11 +22,12 @@ def make_optimizer(
     name: str = "adam",
     anneal_steps: int = 0,
     final_fraction: float = 0.0,
+    eps: float | None = None,
 ) -> optax.GradientTransformation:
     """Global-norm clipping (if ``max_grad_norm``) then ``name`` (adam or radam).
 
     With ``anneal_steps``, the rate falls linearly to ``final_fraction * lr``
-    over that many optimiser steps.
+    over that many optimiser steps; ``eps`` replaces optax's default epsilon.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}.")
@@ -34,7 +35,8 @@ def make_optimizer(
     if anneal_steps:
         rate = optax.linear_schedule(lr, final_fraction * lr, anneal_steps)
     parts = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm else []
-    return optax.chain(*parts, OPTIMIZERS[name](rate))
+    options = {} if eps is None else {"eps": eps}
+    return optax.chain(*parts, OPTIMIZERS[name](rate, **options))
 
 
 def linear_schedule(start: float, end: float, fraction: float, total: int) -> Callable:
