@@ -214,3 +214,32 @@ def test_per_env_seen_sets_stay_apart():
     per_env = np.asarray(rollouts[-1].env_state.env.goals_seen)
     assert len({row.tobytes() for row in per_env}) > 1
     assert (per_env.sum(1) < np.asarray(rollouts[-1].seen).sum()).any()
+
+
+@pytest.mark.parametrize("sampling", ["shared", "seen"])
+def test_shared_goal_sampling_leaves_the_callers_set_alone(sampling):
+    """``goal_sampling="shared"``: the env draws from ``state.goals_seen`` and never grows it;
+    ``"seen"`` grows it with every observation."""
+    import omnigym
+
+    env, params = omnigym.make("GridWorld-GC-v0", on_success="resample", goal_sampling=sampling)
+    given = jnp.zeros(env.num_goals, bool).at[jnp.array([3, 7, 11])].set(True)
+
+    def run(key):
+        _, state = env.reset(key, params)
+        state = state.replace(goals_seen=given, goal=jnp.int32(3))
+
+        def step(state, key):
+            key_action, key_step = jax.random.split(key)
+            action = jax.random.randint(key_action, (), 0, env.num_actions)
+            _, state, *_ = env.step_env(key_step, state, action, params)
+            return state, state.goal
+
+        return jax.lax.scan(step, state, jax.random.split(key, 200))
+
+    final, goals = jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(0), 8))
+    if sampling == "shared":
+        np.testing.assert_array_equal(final.goals_seen, np.broadcast_to(given, final.goals_seen.shape))
+        assert set(np.unique(goals)) <= {3, 7, 11} and len(set(np.unique(goals))) > 1
+    else:
+        assert (np.asarray(final.goals_seen).sum(-1) > 3).all()
