@@ -29,7 +29,7 @@ LABELS = {"dr": "DR", "plr": "PLR (MNA)", "accel": "ACCEL (MNA)", "degen": "DEGe
 
 
 def run(method: str, args, seed: int) -> dict:
-    config = agents.default_config(
+    config = agents.cpu_config(
         method, total_timesteps=args.total_timesteps, eval_attempts=args.eval_attempts
     )
     state, metrics, seconds = runner.run(method, config, seed)
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--eval-attempts", type=int, default=10)
     args = parser.parse_args()
     enable_compilation_cache()
-    config = agents.default_config("dr", total_timesteps=args.total_timesteps)
+    config = agents.cpu_config("dr", total_timesteps=args.total_timesteps)
     out = Path(__file__).parent / "results" / f"ued_maze_{jax.default_backend()}.json"
     earlier = json.loads(out.read_text()) if out.exists() else {}
     results = earlier.get("methods", {}) if earlier.get("total_timesteps") == args.total_timesteps else {}

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/ued")
     args = parser.parse_args()
     enable_compilation_cache()
-    config = agents.default_config(args.method, total_timesteps=args.total_timesteps)
+    config = agents.cpu_config(args.method, total_timesteps=args.total_timesteps)
     out = Path(args.out)
     summary = runner.train_and_report(args.method, config, out, args.seed)
     holdout = summary["evaluation"]

@@ -28,7 +28,7 @@ CORRIDOR = MazeLevel.from_str(">..G\n####")
 
 @functools.cache
 def run(method: str):
-    config = agents.default_config(method, **TINY)
+    config = agents.cpu_config(method, **TINY)
     state, metrics = jax.jit(agents.learner_module(method).make_train(config))(jax.random.key(0))
     return config, state, jax.device_get(metrics)
 
@@ -163,7 +163,7 @@ def test_the_student_learns_small_open_mazes(method):
     After 1.2M student steps (about 30 s on a 2-core CPU) the student solves at
     least 70% of 64 fresh solvable levels; the untrained one under 40%.
     """
-    config = agents.default_config(
+    config = agents.cpu_config(
         method,
         env_kwargs={"size": 5, "num_walls": 2, "fully_observable": True, "max_steps_in_episode": 30},
         num_envs=32,
@@ -185,3 +185,21 @@ def test_the_student_learns_small_open_mazes(method):
     after = np.asarray(student.solve_rates(jax.random.key(1), carry["student"].params, levels, 4))
     assert after[solvable].mean() >= 0.7
     assert before[solvable].mean() < 0.4
+
+
+@pytest.mark.parametrize("method", ["dr", "plr", "accel", "degen"])
+def test_paper_preset_is_the_degen_repositorys_student(method):
+    """``--preset paper``: minigrid/config/main_{dr,plr,obs_gen}.yaml of the DEGen repository."""
+    paper, cpu = agents.default_config(method), agents.cpu_config(method)
+    assert (paper.num_envs, paper.num_steps, paper.num_updates) == (256, 512, 30_000)
+    assert paper.batch_size_per_update // paper.minibatch_size == 4 and paper.num_epochs == 4
+    assert (paper.clip_eps, paper.ent_coef, paper.gamma, paper.gae_lambda) == (0.04, 1e-3, 0.995, 0.95)
+    assert paper.anneal_lr and paper.max_grad_norm == 0.5
+    assert paper.lr == (2.4e-4 if method == "degen" else 5e-4)
+    if method in ("plr", "accel"):
+        assert paper.buffer.capacity == 8000 and cpu.buffer.capacity == 4000
+    if method == "degen":  # the generator keeps its own PPO settings
+        gen = degen.generator_config(paper, 13)
+        assert (gen.lr, gen.clip_eps, gen.ent_coef) == (1e-3, 0.2, 0.05)
+        assert gen.batch_size_per_update // gen.minibatch_size == 4
+    assert (cpu.num_envs, cpu.num_steps, cpu.lr, cpu.clip_eps) == (32, 256, 3e-4, 0.2)

@@ -57,10 +57,11 @@ from omnigym.envs.maze.degen import DEGenMaze, credit_to_generator
 @dataclass(frozen=True)
 class DEGenConfig(st.UEDConfig):
     """The student's settings, plus the generator's PPO (lr 1e-3, entropy 0.05,
-    gamma 0.99, lambda 0.95, as in the reference)."""
+    clip 0.2, gamma 0.99, lambda 0.95, 4 minibatches, as in the reference)."""
 
     generator_lr: float = 1e-3
     generator_ent_coef: float = 0.05
+    generator_clip_eps: float = 0.2
     #: "reference": H(cell) - KL(tile || generator_tile_prior); "joint": H of the joint choice.
     generator_entropy: str = "reference"
     #: The reference's target over (empty, wall, goal) for the KL term.
@@ -180,6 +181,7 @@ def generator_config(config: DEGenConfig, size: int) -> DEGenConfig:
         config,
         lr=config.generator_lr,
         ent_coef=config.generator_ent_coef,
+        clip_eps=config.generator_clip_eps,
         num_steps=cells,
         total_timesteps=config.num_updates * config.num_envs * cells,
         minibatch_size=config.num_envs * cells // config.generator_minibatches,
