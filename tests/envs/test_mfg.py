@@ -209,3 +209,42 @@ def test_pettingzoo_errors_name_the_problem():
         env.step({"agent_0": 1, "agent_1": 7})
     with pytest.raises(ValueError, match="no multi-agent view"):
         omnigym.make_parallel("GridWorld-GC-v0")
+
+
+def test_linear_quadratic_follows_mfax_at_the_edges_and_the_horizon():
+    """MFAX's pushforward LQ: the move and shock are clipped to the line before the noise
+    (``clip_twice``), and the terminal cost replaces the last step's reward."""
+    game = make_linear_quadratic(horizon=30)
+    params = game.default_params
+    path = exact.tabular_rollout(jax.random.key(0), game, params, uniform_policy(game))
+    first = jax.tree.map(lambda x: x[0], path.states).replace(noise=jnp.ones((1,)))  # z = +1, t = 0
+    targets, probs = game.successors(first, params)
+    # From s = 0 moving -3 with the shock -5: clipped to 0, then the noise atoms -3..3
+    # (rounded 0.866 k) land on 0, 0, 0, 0, 1, 2, 3.
+    np.testing.assert_array_equal(targets[0, 0], [0, 0, 0, 0, 1, 2, 3])
+    once = game.successors(first, params.replace(clip_twice=False))[0]
+    np.testing.assert_array_equal(once[0, 0], [0] * 7)
+    np.testing.assert_allclose(probs[0, 0].sum(), 1.0, rtol=1e-6)
+    # The last step's reward is the terminal cost of the next mean, whatever the move.
+    last, after = jax.tree.map(lambda x: x[29], path.states), path.final
+    table = game.reward_table(last, after, params)
+    m = float(jnp.dot(after.distribution, jnp.arange(99)))
+    np.testing.assert_allclose(table[:, 0], -0.5 * (m - np.arange(99)) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(table[:, 0], table[:, 6], rtol=1e-6)
+    np.testing.assert_array_equal(game.terminal_reward(after, params), 0.0)
+    plain = params.replace(terminal="after")
+    assert not np.allclose(game.reward_table(last, after, plain)[:, 0], table[:, 0])
+
+
+def test_linear_quadratic_uniform_exploitability_is_mfaxs():
+    """The uniform policy on the registered game (99 states, 30 steps, common noise),
+    discount 0.99, as MFAX's ``hsm/exploitability.py`` computes it: 2281.03 for either
+    shock (MFAX at ``CWibault/mfax`` HEAD, run here on 16 paths: 2281.032 / 2281.037;
+    MFAX's SPG and RSPG runs start from 2281 and 2277). Omnigym's earlier conventions
+    (one clip, terminal cost after the horizon) gave 2358."""
+    game, params = omnigym.make("MFG-LinearQuadratic-v0")
+    table = uniform_policy(game)
+    paths = exact.sample_paths(jax.random.key(0), game, params, table, 4)
+    values = jax.vmap(lambda p: exact.exploitability_of_path(game, params, p, 0.99))(paths)
+    assert set(np.asarray(paths.final.noise[:, 0]).tolist()) == {-1.0, 1.0}
+    np.testing.assert_allclose(values, 2281.03, rtol=1e-5)

@@ -1,21 +1,24 @@
 """Linear-quadratic mean-field game with common noise (MFAX's setting).
 
 Positions ``0..S-1`` on a line (clipped at the ends), moves ``a`` in
-``-3..3``. A step goes to ``clip(s + a + round(sigma rho eps_t) + n)``, where
-``n`` is the idiosyncratic noise (atoms ``round(k sigma sqrt(1 - rho^2))``,
-``k = -3..3``, weighted by a normal pdf) and ``eps_t`` is the common shock:
-``z`` in ``{-1, +1}`` is drawn at reset, and ``eps_t = -shock z`` before
-``shock_early_end``, ``+shock z`` after ``shock_late_start``, 0 between.
-With ``common_noise=False``, ``z = 0``.
+``-3..3``. A step goes to ``clip(clip(s + a + round(sigma rho eps_t)) + n)``
+(MFAX's ``pushforward/toy/linear_quadratic.py``: the move and the common shock
+are clipped to the line, then the idiosyncratic noise is added and clipped
+again), where ``n`` is the idiosyncratic noise (atoms ``round(k sigma
+sqrt(1 - rho^2))``, ``k = -3..3``, weighted by a normal pdf) and ``eps_t`` is
+the common shock: ``z`` in ``{-1, +1}`` is drawn at reset, and ``eps_t =
+-shock z`` before ``shock_early_end``, ``+shock z`` after ``shock_late_start``,
+0 between. With ``common_noise=False``, ``z = 0``. ``clip_twice=False`` clips
+once, after the noise (omnigym's earlier dynamics).
 
 Reward ``r_t(s, a) = -c_a a^2 + q a (m_{t+1} - s) - kappa/2 (m_{t+1} - s)^2``
-with ``m_{t+1}`` the population's mean position after the step, and the
-terminal reward ``-c_term/2 (m_T - s)^2``. The public observation is the
-mean position only, so ``z`` must be inferred from the drift of the mean:
-the game is partially observed, and policies that remember help.
-
-Departure from MFAX: the terminal cost is charged on the state at ``T``, in
-addition to the last step's reward (MFAX replaces the last step's reward).
+with ``m_{t+1}`` the population's mean position after the step. On the last
+step (``t = T - 1``) MFAX's terminal cost ``-c_term/2 (m_T - s)^2`` replaces
+that reward (``terminal="replace"``, the default); ``terminal="after"``
+charges it on the state at ``T`` in addition to the last step's reward
+(omnigym's earlier convention). The public observation is the mean position
+over ``S`` only, so ``z`` must be inferred from the drift of the mean: the
+game is partially observed, and policies that remember help.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from flax import struct
 
 from omnigym.core.mean_field import PopulationState, check_nonnegative
 from omnigym.envs.mfg.line import LineGame
+
+TERMINALS = ("replace", "after")
 
 
 @struct.dataclass
@@ -40,6 +45,11 @@ class LinearQuadraticParams:
     kappa: float = 0.5
     terminal_cost: float = 1.0
     common_noise: bool = struct.field(pytree_node=False, default=True)
+    #: Clip the move and the shock to the line before the noise (MFAX), or once after it.
+    clip_twice: bool = struct.field(pytree_node=False, default=True)
+    #: "replace": the terminal cost replaces the last step's reward (MFAX); "after":
+    #: it is charged on the state at the horizon, on top.
+    terminal: str = struct.field(pytree_node=False, default="replace")
 
 
 class LinearQuadratic(LineGame):
@@ -58,6 +68,8 @@ class LinearQuadratic(LineGame):
         )
         if float(params.rho) > 1:
             raise ValueError(f"rho: expected a weight in [0, 1], got {params.rho}.")
+        if params.terminal not in TERMINALS:
+            raise ValueError(f"terminal must be one of {TERMINALS}, got {params.terminal!r}.")
 
     def initial_distribution(self, noise, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states)
@@ -77,8 +89,10 @@ class LinearQuadratic(LineGame):
         eps = jnp.where(t > params.shock_late_start, params.shock * z, eps)
         drift = jnp.round(params.sigma * params.rho * eps)
         s = jnp.arange(self.num_states, dtype=jnp.float32)[:, None, None]
-        target = s + self.moves()[None, :, None] + drift + atoms[None, None, :]
-        target = jnp.clip(target, 0, self.num_states - 1).astype(jnp.int32)
+        target = s + self.moves()[None, :, None] + drift
+        if params.clip_twice:
+            target = jnp.clip(target, 0, self.num_states - 1)
+        target = jnp.clip(target + atoms[None, None, :], 0, self.num_states - 1).astype(jnp.int32)
         prob = jnp.broadcast_to(weights, target.shape)
         return target, prob
 
@@ -89,13 +103,19 @@ class LinearQuadratic(LineGame):
         gap = self._mean(next_state.distribution) - jnp.arange(self.num_states, dtype=jnp.float32)
         a = self.moves()[None, :]
         gap = gap[:, None]
-        return (
+        step = (
             -params.action_cost * a**2
             + params.cross_cost * a * gap
             - 0.5 * params.kappa * gap**2
         )
+        if params.terminal == "after":
+            return step
+        last = jnp.broadcast_to(-0.5 * params.terminal_cost * gap**2, step.shape)
+        return jnp.where(state.time == self.horizon - 1, last, step)
 
     def terminal_reward(self, state, params: LinearQuadraticParams):
+        if params.terminal == "replace":
+            return jnp.zeros(self.num_states)
         gap = self._mean(state.distribution) - jnp.arange(self.num_states, dtype=jnp.float32)
         return -0.5 * params.terminal_cost * gap**2
 
