@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=8, help="common-noise paths per update")
     parser.add_argument("--eval-paths", type=int, default=16)
     parser.add_argument("--pg-learning-rate", type=float, default=1e-3)
-    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()

@@ -13,6 +13,17 @@ gradient is the representative agent's (the Nash gradient).
   history, trained by backpropagation through time. Recurrence runs over the
   public history only, so the population's policy stays a table per path.
 
+``network="mfax"`` (the default) is MFAX's (``hsm/utils/mf_policy_wrappers.py``,
+``utils/nets``): a learnt embedding of each state index (``hidden / 2``), a
+``Dense(hidden / 2)`` of the public embedding (RSPG: ``Dense(hidden)`` of
+``relu(GRU(hidden))`` over the raw observation; SPG: the observation itself),
+two ReLU layers of ``hidden`` and the action logits, with MFAX's ``hidden =
+128``. ``network="features"`` is omnigym's earlier, smaller policy on the
+game's state features (``state_features``: the normalised position on a line).
+On MFAX's linear-quadratic game the per-path loss and gradient from MFAX's own
+initial weights equal MFAX's; the training runs' spread over seeds is wider
+than MFAX's (see the family README).
+
 The whole training loop (rollouts, exact values, Adam, periodic
 exploitability) runs under one ``jax.jit``.
 """
@@ -28,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from omnigym.agents.lib.config import check_choice
 from omnigym.agents.lib.loop import RunState, Train
 from omnigym.agents.lib.optim import make_optimizer
 from omnigym.agents.mean_field import exact
@@ -46,8 +58,11 @@ class StructuralPGConfig(MeanFieldConfig):
     env_id: str = "MFG-LinearQuadratic-v0"
     recurrent: bool = True  # True: RSPG, False: SPG
     num_iterations: int = 200
+    gamma: float = 0.99  # MFAX's discount on LQ and the beach bar
     learning_rate: float = 1e-3
-    hidden: int = 64
+    hidden: int = 128
+    #: "mfax": MFAX's policy on state indices; "features": on the game's state features.
+    network: str = "mfax"
     eval_every: int = 20
     eval_paths: int = 16
     max_grad_norm: float = 1.0
@@ -75,10 +90,40 @@ class MeanFieldPolicy(nn.Module):
         return carry, nn.Dense(self.num_actions)(x)
 
 
+class MFAXPolicy(nn.Module):
+    """MFAX's mean-field policy over state indices (see module doc)."""
+
+    num_actions: int
+    hidden: int
+    recurrent: bool
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, obs: jax.Array, states: jax.Array):
+        public = obs
+        if self.recurrent:
+            carry, _ = nn.GRUCell(self.hidden, name="memory")(carry, obs)
+            public = nn.Dense(self.hidden)(nn.relu(carry))
+        own = nn.Embed(states.shape[0], self.hidden // 2)(states)
+        public = nn.Dense(self.hidden // 2)(public)
+        x = jnp.concatenate([own, jnp.broadcast_to(public, (states.shape[0], public.shape[-1]))], -1)
+        for _ in range(2):
+            x = nn.relu(nn.Dense(self.hidden)(x))
+        logits = nn.Dense(self.num_actions, bias_init=nn.initializers.normal(1e-2))(x)
+        return carry, logits
+
+
+NETWORKS = ("mfax", "features")
+
+
 def policy_network(game: MeanFieldGame, params: Any, config: StructuralPGConfig):
-    """``(network, initial_carry, policy_fn_of(weights))`` for the exact rollout."""
-    network = MeanFieldPolicy(game.num_actions, config.hidden, config.recurrent)
-    features = game.state_features(params)
+    """``(network, initial_carry, policy_fn_of(weights), state inputs)`` for the exact rollout."""
+    check_choice("network", config.network, NETWORKS)
+    if config.network == "mfax":
+        network = MFAXPolicy(game.num_actions, config.hidden, config.recurrent)
+        features = jnp.arange(game.num_states)
+    else:
+        network = MeanFieldPolicy(game.num_actions, config.hidden, config.recurrent)
+        features = game.state_features(params)
     carry0 = jnp.zeros((config.hidden,), jnp.float32)
 
     def policy_fn_of(weights):
@@ -88,7 +133,7 @@ def policy_network(game: MeanFieldGame, params: Any, config: StructuralPGConfig)
 
         return policy_fn
 
-    return network, carry0, policy_fn_of
+    return network, carry0, policy_fn_of, features
 
 
 def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = None) -> Train[MeanFieldState]:
@@ -98,7 +143,7 @@ def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = 
     ``exploitability`` and ``population_return``.
     """
     game, params = make_game(config)
-    network, carry0, policy_fn_of = policy_network(game, params, config)
+    network, carry0, policy_fn_of, features = policy_network(game, params, config)
     # Adam's rate falls linearly to a tenth over the run.
     optimizer = make_optimizer(
         config.learning_rate, config.max_grad_norm, anneal_steps=config.num_iterations,
@@ -112,7 +157,7 @@ def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = 
 
     def init(key: jax.Array):
         obs = jnp.zeros(game.observation_space(params).shape, jnp.float32)
-        weights = network.init(key, carry0, obs, game.state_features(params))
+        weights = network.init(key, carry0, obs, features)
         return weights, optimizer.init(weights)
 
     def iteration(carry, key):
@@ -130,7 +175,7 @@ def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = 
 def make_policy(config: StructuralPGConfig, state: RunState[MeanFieldState]):
     """``(policy_fn, carry)``: the trained network as the exact rollout's policy."""
     game, params = make_game(config)
-    _, carry0, policy_fn_of = policy_network(game, params, config)
+    _, carry0, policy_fn_of, _ = policy_network(game, params, config)
     return policy_fn_of(state.learner.learner[0]), carry0
 
 
