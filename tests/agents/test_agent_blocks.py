@@ -243,3 +243,22 @@ def test_shared_goal_sampling_leaves_the_callers_set_alone(sampling):
         assert set(np.unique(goals)) <= {3, 7, 11} and len(set(np.unique(goals))) > 1
     else:
         assert (np.asarray(final.goals_seen).sum(-1) > 3).all()
+
+
+def test_ppo_adam_uses_the_reference_epsilon():
+    """PPO's Adam takes eps 1e-5 (purejaxgcrl's): the first step on a gradient of 1e-6 moves a
+    weight by lr * g / (|g| + eps), a tenth of lr, where optax's default 1e-8 would move it by
+    nearly lr."""
+    import optax
+
+    from omnigym import agents
+
+    config = agents.default_config("ppo", env_id="GridWorld-GC-v0")
+    assert config.optimizer_eps == 1e-5
+    tx = config.make_optimizer()
+    params = {"w": jnp.zeros(3)}
+    grad = {"w": jnp.full(3, 1e-6)}
+    updates, _ = tx.update(grad, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], -config.lr * 1e-6 / (1e-6 + 1e-5), rtol=1e-3)
+    default, _ = optax.adam(config.lr).update(grad, optax.adam(config.lr).init(params))
+    assert abs(float(default["w"][0])) > 5 * abs(float(updates["w"][0]))

@@ -55,18 +55,24 @@ def test_exact_baselines_run_with_common_noise():
     assert after < 0.75 * before, (before, after)
 
 
-@pytest.mark.parametrize("name", ["spg", "rspg"])
-def test_structural_policy_gradient_lowers_exploitability(name):
+@pytest.mark.parametrize("name, network", [("spg", "mfax"), ("rspg", "mfax"), ("rspg", "features")])
+def test_structural_policy_gradient_lowers_exploitability(name, network):
     """Measured on a 21-state linear-quadratic game with common noise, 60 iterations:
     SPG 110.2 -> 38.9, RSPG 112.0 -> 29.1 (untrained networks -> trained; MFAX's game
     conventions, its network at 32 units and its discount 0.99; the earlier 32-unit feature
     network at discount 1 gave 115.1 -> 33.4 and 119.3 -> 23.4)."""
     before, after, metrics = exploitability(
         name, env_id="MFG-LinearQuadratic-v0", env_kwargs=LQ, num_iterations=60, eval_every=10,
-        num_paths=4, eval_paths=8, learning_rate=3e-3, hidden=32,
+        num_paths=4, eval_paths=8, learning_rate=3e-3, hidden=32, network=network,
     )
     assert after < 0.5 * before, (before, after)
     assert metrics["loss"].shape == (60,)
+
+
+def test_an_unknown_policy_network_is_a_clear_error():
+    config = agents.default_config("rspg", network="lstm")
+    with pytest.raises(ValueError, match="network"):
+        agents.learner_module("rspg").make_train(config)(jax.random.key(0))
 
 
 def test_a_game_that_is_not_mean_field_is_a_clear_error():

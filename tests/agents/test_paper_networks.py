@@ -44,7 +44,7 @@ def test_goal_masks_satisfied_exactly_where_the_goal_is_achieved():
     env, obs = craftax_observations()
     spec = torso_spec(agents.default_config("pqn"), env, goal_input=True)
     x = gr.features(obs)
-    masks = spec.mask(jnp.arange(env.num_goals), x.shape[-1])  # (G, D)
+    masks = spec.mask(jnp.arange(env.num_goals))  # (G, D)
     achieved = np.asarray(x @ masks.T > 0)
     np.testing.assert_array_equal(achieved, np.asarray(obs["achieved_goal"]) > 0.5)
     assert 0 < achieved.mean() < 0.5

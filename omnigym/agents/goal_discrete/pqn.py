@@ -136,6 +136,20 @@ def her_counts(config: PQNConfig) -> tuple[int, int]:
     return num_random, k - num_random
 
 
+def random_and_positive(
+    key: jax.Array, true: jax.Array, seen: jax.Array, num_random: int, num_positive: int
+) -> tuple[jax.Array, jax.Array]:
+    """``num_random`` goals drawn from ``seen`` and ``num_positive`` from those
+    ``true`` (bool[..., goals]; from ``seen`` where none is true)."""
+    key_random, key_positive = jax.random.split(key)
+    seen = jnp.broadcast_to(seen, true.shape)
+    random = sample_from_mask(key_random, seen, num_random)
+    positive = sample_from_mask(
+        key_positive, jnp.where(jnp.any(true, -1, keepdims=True), true, seen), num_positive
+    )
+    return random, positive
+
+
 def relabelled_goals(key: jax.Array, steps: gr.Step, seen: jax.Array, config: PQNConfig) -> jax.Array:
     """Goals to learn each transition for, (T, N, K); column 0 is the commanded goal.
 
@@ -147,25 +161,16 @@ def relabelled_goals(key: jax.Array, steps: gr.Step, seen: jax.Array, config: PQ
     if config.her_mode == "all":
         every = jnp.broadcast_to(jnp.arange(num_goals, dtype=jnp.int32), (*commanded.shape[:-1], num_goals))
         return jnp.concatenate([commanded, every], axis=-1)
-    key_random, key_positive, key_mix = jax.random.split(key, 3)
-    k = config.her_num_relabelled_goals
+    key_draw, key_mix = jax.random.split(key)
     if config.her_sampling == "reference":
-        true_now = steps.obs["achieved_goal"] > 0.5
-        seen = jnp.broadcast_to(seen, true_now.shape)
-        num_random, num_positive = her_counts(config)
-        random = sample_from_mask(key_random, seen, num_random)
-        positive = sample_from_mask(
-            key_positive, jnp.where(jnp.any(true_now, -1, keepdims=True), true_now, seen),
-            num_positive,
+        random, positive = random_and_positive(
+            key_draw, steps.obs["achieved_goal"] > 0.5, seen, *her_counts(config)
         )
         extra = jnp.concatenate([random, positive], axis=-1)
     else:
         achieved = steps.achieved_goals > 0.5
-        seen = jnp.broadcast_to(jnp.any(achieved, axis=(0, 1)), achieved.shape)
-        random = sample_from_mask(key_random, seen, k)
-        positive = sample_from_mask(
-            key_positive, jnp.where(jnp.any(achieved, -1, keepdims=True), achieved, seen), k
-        )
+        k = config.her_num_relabelled_goals
+        random, positive = random_and_positive(key_draw, achieved, jnp.any(achieved, axis=(0, 1)), k, k)
         if config.her_mode == "random":
             extra = random
         elif config.her_mode == "positive":

@@ -17,6 +17,8 @@ writes back after each step.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -162,26 +164,33 @@ class TorsoSpec:
     input_norm: bool = True
     goal_masks: tuple[tuple[int, ...], ...] | None = None
 
+    @property
+    def conv(self) -> bool:
+        """Whether this is the conv torso (a ``layout`` is given)."""
+        return self.layout is not None
+
     def head_init(self) -> Callable:
         """Output layers: orthogonal(1.0) with the reference's conv torso, else flax's default."""
-        return nn.initializers.lecun_normal() if self.layout is None else nn.initializers.orthogonal(1.0)
+        return nn.initializers.orthogonal(1.0) if self.conv else nn.initializers.lecun_normal()
 
     def torso(self) -> nn.Module:
-        if self.layout is None:
+        if not self.conv:
             return Torso(self.hidden_sizes, self.layer_norm)
         return ConvTorso(self.layout, self.hidden_sizes, self.conv_features, self.kernel_size,
                          input_norm=self.input_norm, layer_norm=self.layer_norm)
 
-    def mask(self, goal: jax.Array, size: int) -> jax.Array:
-        """The goals' observation-shaped masks, flat: (..., size)."""
-        width = max(len(row) for row in self.goal_masks)
-        entries = np.full((len(self.goal_masks), width), size, np.int32)
+    @functools.cached_property
+    def mask_table(self) -> np.ndarray:
+        """Every goal's observation-shaped mask, flat: (goals, features), built once."""
+        size = sum(int(np.prod(shape)) for _, shape in self.layout)
+        table = np.zeros((len(self.goal_masks), size), np.float32)
         for row, indices in enumerate(self.goal_masks):
-            entries[row, : len(indices)] = indices
-        masks = jnp.zeros((len(self.goal_masks), size + 1)).at[
-            np.arange(len(entries))[:, None], entries
-        ].set(1.0)[:, :size]
-        return masks[goal]
+            table[row, list(indices)] = 1.0
+        return table
+
+    def mask(self, goal: jax.Array) -> jax.Array:
+        """The masks of ``goal`` (...,): (..., features), indexed from a constant table."""
+        return jnp.asarray(self.mask_table)[goal]
 
 
 def train_apply(network: nn.Module, variables: Any, *args: Any) -> tuple[Any, dict]:
@@ -296,7 +305,7 @@ class AllGoalsQNetwork(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         torso = self.spec.torso()
-        h = torso(x, train=train) if isinstance(torso, ConvTorso) else torso(x)
+        h = torso(x, train=train) if self.spec.conv else torso(x)
         q = nn.Dense(self.num_goals * self.num_actions, kernel_init=self.spec.head_init())(h)
         q = q.reshape(*h.shape[:-1], self.num_goals, self.num_actions)
         return nn.sigmoid(q) if self.sigmoid else q
@@ -315,8 +324,8 @@ class GoalQNetwork(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, goal: jax.Array, train: bool = False) -> jax.Array:
         torso = self.spec.torso()
-        if isinstance(torso, ConvTorso):
-            h = torso(x, self.spec.mask(goal, x.shape[-1]), train=train)
+        if self.spec.conv:
+            h = torso(x, self.spec.mask(goal), train=train)
         else:
             h = torso(goal_input(x, goal, self.num_goals))
         q = nn.Dense(self.num_actions, kernel_init=self.spec.head_init())(h)
@@ -360,10 +369,10 @@ class GoalActorCritic(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, goal: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
         spec = self.spec
-        if spec.layout is None:
+        if not spec.conv:
             network = ActorCritic(self.num_actions, spec.hidden_sizes, spec.layer_norm, True)
             return network(goal_input(x, goal, self.num_goals))
-        h = spec.torso()(x, spec.mask(goal, x.shape[-1]), train=train)
+        h = spec.torso()(x, spec.mask(goal), train=train)
         width = spec.hidden_sizes[-1]
         actor = Torso((width,) * self.actor_layers, spec.layer_norm, orthogonal=True)(h)
         logits = nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01))(actor)
