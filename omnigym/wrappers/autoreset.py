@@ -199,13 +199,7 @@ class PoolReset(SelectReset):
             lambda p: p,
             pool,
         )
-        reset_obs, reset_state, pool = self._take(mask, demand, pool)
-        return (
-            *self._carry_and_select(
-                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
-            ),
-            pool,
-        )
+        return self._hand_out(key_carry, mask, demand, obs, state, params, pool, previous_state)
 
     def _push(self, pool: ResetPool, fresh_obs: Any, fresh_state: Any) -> ResetPool:
         """``pool`` with rows ``[available, available + count)`` set to the fresh
@@ -224,22 +218,50 @@ class PoolReset(SelectReset):
             refills=pool.refills + 1,
         )
 
-    def _take(self, mask: jax.Array, demand: jax.Array, pool: ResetPool):
-        """One start state per masked env, popped from the top of the stack.
+    def _hand_out(self, key, mask, demand, obs, state, params, pool, previous_state):
+        """Give each masked env a start state popped from the top of the stack.
 
-        The ``k``-th masked env takes row ``available - 1 - k``. Envs past what
-        the pool holds wrap to the top rows again (shared; counted).
+        The ``k``-th masked env takes row ``available - 1 - k``; envs past what
+        the pool holds wrap to the top rows again (shared; counted). The states
+        are written into ``obs`` and ``state`` in place, ``chunk`` envs per
+        loop iteration and only as many iterations as ``demand`` needs, so a
+        step costs the resets handed out, not a select over every env.
+        Returns ``(obs, state, pool)``.
         """
-        rank = jnp.cumsum(mask, dtype=jnp.int32) - 1
+        previous_state = state if previous_state is None else previous_state
+        chunk = self.chunk
+        padded = -(-self.num_envs // chunk) * chunk
+        # The masked envs in ascending order, then out-of-range fillers (dropped on write).
+        envs = jnp.nonzero(mask, size=padded, fill_value=self.num_envs)[0].astype(jnp.int32)
         depth = jnp.maximum(pool.available, 1)
-        rows = pool.available - 1 - jnp.mod(rank, depth)
-        rows = jnp.clip(rows, 0, self.pool_size - 1)
-        reset_obs, reset_state = jax.tree.map(lambda x: x[rows], (pool.obs, pool.state))
+
+        def hand(carry):
+            start, obs, state = carry
+            slots = jax.lax.dynamic_slice(envs, (start,), (chunk,))
+            rows = pool.available - 1 - jnp.mod(start + jnp.arange(chunk, dtype=jnp.int32), depth)
+            rows = jnp.clip(rows, 0, self.pool_size - 1)
+            fresh_obs, fresh_state = jax.tree.map(lambda x: x[rows], (pool.obs, pool.state))
+            ended = jax.tree.map(lambda x: x.at[slots].get(mode="clip"), previous_state)
+            fresh_obs, fresh_state = jax.vmap(self.env.carry_over, in_axes=(0, 0, 0, 0, None))(
+                jax.random.split(jax.random.fold_in(key, start), chunk), ended, fresh_obs,
+                fresh_state, params,
+            )
+            put = lambda stack, fresh: stack.at[slots].set(fresh, mode="drop")  # noqa: E731
+            return start + chunk, jax.tree.map(put, obs, fresh_obs), jax.tree.map(put, state, fresh_state)
+
+        _, obs, state = jax.lax.while_loop(
+            lambda carry: carry[0] < demand, hand, (jnp.zeros((), jnp.int32), obs, state)
+        )
         short = jnp.maximum(demand - pool.available, 0)
         pool = pool.replace(
             available=jnp.maximum(pool.available - demand, 0), shared=pool.shared + short
         )
-        return reset_obs, reset_state, pool
+        return obs, state, pool
+
+    @property
+    def chunk(self) -> int:
+        """Envs handed a start state per loop iteration: ``ceil(num_envs / 16)``."""
+        return max(1, math.ceil(self.num_envs / 16))
 
     @property
     def key(self) -> tuple:
@@ -269,13 +291,8 @@ class RefillReset(PoolReset):
     def __call__(self, key, mask, obs, state, params, pool=None, previous_state=None):
         key_refill, key_carry = jax.random.split(key)
         pool = self._push(pool, *self._fresh(key_refill, self.num_refills, params))
-        reset_obs, reset_state, pool = self._take(mask, jnp.sum(mask, dtype=jnp.int32), pool)
-        return (
-            *self._carry_and_select(
-                key_carry, mask, obs, state, reset_obs, reset_state, params, previous_state
-            ),
-            pool,
-        )
+        demand = jnp.sum(mask, dtype=jnp.int32)
+        return self._hand_out(key_carry, mask, demand, obs, state, params, pool, previous_state)
 
     @property
     def key(self) -> tuple:
