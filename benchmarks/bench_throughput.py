@@ -343,14 +343,15 @@ def table(rows: list[dict]) -> str:
         rates, ratio = r["steps_per_s"], r["ratio"]
         if "make_vec" not in rates:  # a multi-agent view: JAX paths only
             lines.append(
-                f"| {r['env_id']} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
+                f"| {r['env_id']}{'' if 'commit' in r else ' †'} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
                 f"| {ratio['jax_path_vs_bare']:.2f}x "
                 f"| {rates['jax_path'] / rates['previous_default']:.2f}x | - | - | - | - |"
             )
             continue
         native = ratio.get("jax_path_vs_native", ratio.get("jax_path_vs_native_optimistic"))
         overhead = r["host_overhead_us"]
-        mark = "" if "timing" in r else " *"  # * timed from a fresh reset (an earlier run)
+        # * timed from a fresh reset, † before the in-place hand-out (earlier runs)
+        mark = ("" if "timing" in r else " *") + ("" if "commit" in r else " †")
         lines.append(
             f"| {r['env_id']}{mark} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
             f"| {ratio['jax_path_vs_bare']:.2f}x "
@@ -436,6 +437,7 @@ def main() -> None:
                 row = multi_agent_row(env_id, num_envs, steps, args.rounds)
             else:
                 row = measure(env_id, num_envs, steps, args.rounds, seeds)
+            row["commit"] = benchmarking.commit()
             rows.append(row)
             print(json.dumps(row), flush=True)
             report = {

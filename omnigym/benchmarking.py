@@ -234,9 +234,22 @@ def machine_description() -> dict[str, Any]:
     }
 
 
+def commit() -> str | None:
+    """The checkout's git commit (``None`` outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def provenance() -> dict[str, Any]:
-    """What every result file records: the machine and the command that made it."""
-    return {"machine": machine_description(), "command": "python " + " ".join(sys.argv)}
+    """What every result file records: the machine, the command that made it and the commit."""
+    return {"machine": machine_description(), "command": "python " + " ".join(sys.argv),
+            "commit": commit()}
 
 
 def write_result(directory: Path, stem: str, report: dict[str, Any]) -> Path:

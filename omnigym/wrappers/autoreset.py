@@ -10,6 +10,12 @@ The strategies differ in how many resets they compute per step:
   pool, ``pool_size`` resets at once, under a scalar ``lax.cond``. The cost is
   the resets consumed, computed in batches, and no two episodes share a start
   state. The branch stays a branch only while the strategy is not vmapped.
+  The start states are written into the batch in place, a chunk of envs per
+  ``while_loop`` iteration and only as many iterations as the ended episodes
+  need, so a step that ends few episodes does not rewrite every env's state
+  (a select over the batch does, which on a large state costs more than the
+  step: Craftax-Classic at 1024 envs ran at 0.32x the no-reset bound that
+  way, and at 0.97x in place).
 * :class:`RefillReset` is the pool with no branch: every step computes a fixed
   ``ceil(num_envs / refill_ratio)`` fresh states and pushes them into the pool.
   Under ``vmap`` (a learner vmapped over seeds) it costs that fixed number,

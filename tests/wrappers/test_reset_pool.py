@@ -86,6 +86,25 @@ def test_pool_hands_out_leftovers_before_refilling(make_env):
     assert len(set(starts)) == len(starts) == 38
 
 
+def test_pool_writes_starts_into_the_ended_envs_only_in_stack_order(make_env):
+    """Ended envs scattered over the batch (more of them than one chunk) take the pool's top
+    rows in ascending env order; every other env keeps its state bit for bit."""
+    env, params = make_env(MAZE[0], **MAZE[1])
+    strategy = PoolReset(env, NUM_ENVS, pool_size=24)
+    obs, state = AutoResetVecEnv(env, NUM_ENVS, strategy).reset(jax.random.key(0), params)
+    ended = np.arange(NUM_ENVS) < 10
+    _, stepped, pool = strategy(jax.random.key(1), ended, obs, state.env, params, state.pool)
+    envs = [1, 4, 7, 8, 13]
+    assert len(envs) > strategy.chunk
+    mask = np.isin(np.arange(NUM_ENVS), envs)
+    _, reset, after = strategy(jax.random.key(2), mask, obs, stepped, params, pool)
+    assert int(after.available) == int(pool.available) - len(envs) == 9
+    for k, i in enumerate(envs):
+        assert _fingerprint(reset, i) == _fingerprint(pool.state, int(pool.available) - 1 - k)
+    for i in np.flatnonzero(~mask):
+        assert _fingerprint(reset, i) == _fingerprint(stepped, i)
+
+
 def test_refill_counts_the_starts_it_had_to_share(make_env):
     """Refilling 1 state per step over 16 envs that all end every 12 steps cannot
     keep up: the pool's shortfall is counted, never hidden."""
