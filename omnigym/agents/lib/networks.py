@@ -18,7 +18,6 @@ writes back after each step.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
