@@ -15,7 +15,7 @@ The strategies differ in how many resets they compute per step:
   need, so a step that ends few episodes does not rewrite every env's state
   (a select over the batch does, which on a large state costs more than the
   step: Craftax-Classic at 1024 envs ran at 0.32x the no-reset bound that
-  way, and at 0.97x in place).
+  way, and at 0.96x in place).
 * :class:`RefillReset` is the pool with no branch: every step computes a fixed
   ``ceil(num_envs / refill_ratio)`` fresh states and pushes them into the pool.
   Under ``vmap`` (a learner vmapped over seeds) it costs that fixed number,
@@ -116,13 +116,18 @@ class SelectReset:
         """``count`` fresh start states."""
         return jax.vmap(self.env.initial, in_axes=(0, None))(jax.random.split(key, count), params)
 
+    def _carry_over(self, key, previous_state, reset_obs, reset_state, params):
+        """``env.carry_over`` over a batch of resets (one key each)."""
+        count = jax.tree.leaves(reset_state)[0].shape[0]
+        return jax.vmap(self.env.carry_over, in_axes=(0, 0, 0, 0, None))(
+            jax.random.split(key, count), previous_state, reset_obs, reset_state, params
+        )
+
     def _carry_and_select(
         self, key, mask, obs, state, reset_obs, reset_state, params, previous_state
     ):
         previous_state = state if previous_state is None else previous_state
-        reset_obs, reset_state = jax.vmap(self.env.carry_over, in_axes=(0, 0, 0, 0, None))(
-            jax.random.split(key, self.num_envs), previous_state, reset_obs, reset_state, params
-        )
+        reset_obs, reset_state = self._carry_over(key, previous_state, reset_obs, reset_state, params)
         return select_where(mask, reset_obs, obs), select_where(mask, reset_state, state)
 
     @property
@@ -248,9 +253,8 @@ class PoolReset(SelectReset):
             rows = jnp.clip(rows, 0, self.pool_size - 1)
             fresh_obs, fresh_state = jax.tree.map(lambda x: x[rows], (pool.obs, pool.state))
             ended = jax.tree.map(lambda x: x.at[slots].get(mode="clip"), previous_state)
-            fresh_obs, fresh_state = jax.vmap(self.env.carry_over, in_axes=(0, 0, 0, 0, None))(
-                jax.random.split(jax.random.fold_in(key, start), chunk), ended, fresh_obs,
-                fresh_state, params,
+            fresh_obs, fresh_state = self._carry_over(
+                jax.random.fold_in(key, start), ended, fresh_obs, fresh_state, params
             )
             put = lambda stack, fresh: stack.at[slots].set(fresh, mode="drop")  # noqa: E731
             return start + chunk, jax.tree.map(put, obs, fresh_obs), jax.tree.map(put, state, fresh_state)
