@@ -188,7 +188,7 @@ def jitted_step_loop(venv: Any, actions: list[np.ndarray], steps: int):
         for index in range(steps):  # the step donates the state: carry it on in the adapter
             venv._key, venv._state, venv._needs_reset, outputs = venv._step(
                 venv._key, venv._state, venv._needs_reset, actions[index % len(actions)],
-                venv.params,
+                venv._device_params,
             )
             jax.block_until_ready(outputs)
 

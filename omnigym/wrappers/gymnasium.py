@@ -40,11 +40,20 @@ from omnigym.wrappers.checks import check_action
 
 @lru_cache(maxsize=None)
 def _single_env_functions(env: Environment):
-    """Jitted ``initial``, ``transition``, ``carry_over`` and ``with_goal`` of ``env``."""
+    """Jitted ``initial``, ``transition``, ``carry_over`` and ``with_goal`` of ``env``.
+
+    ``transition`` takes the adapter's raw key and returns the next one before
+    the transition's outputs: the step's key split is in its one dispatch.
+    """
     with_goal = getattr(env, "with_goal", None)
+
+    def transition(key_data, state, action, params):
+        key_data, key = split_key_data(key_data)
+        return key_data, env.transition(key, state, action, params)
+
     return (
         jax.jit(env.initial),
-        jax.jit(env.transition),
+        jax.jit(transition),
         jax.jit(env.carry_over),
         jax.jit(with_goal) if with_goal else None,
     )
@@ -81,23 +90,48 @@ def to_host(tree: Any) -> Any:
     return treedef.unflatten([np.array(leaf) for leaf in leaves])
 
 
-class KeyStream:
+def split_key_data(key_data: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """An adapter's raw key (``uint32`` key data) split: its next raw key and a
+    typed key to use. Traced inside the adapters' jitted steps; eager only on
+    resets. Raw data, not a typed key, crosses the jit boundary: rebuilding a
+    typed key from a call's outputs costs the host ~15 us a step."""
+    key_data, key = jax.random.split(jax.random.wrap_key_data(key_data))
+    return jax.random.key_data(key_data), key
+
+
+class DeviceParams:
+    """An adapter's env params, and the copy on the device its jitted calls take:
+    Python scalars in params would be converted on every call (~1.5 us a leaf)."""
+
+    @property
+    def params(self) -> Any:
+        """The env params (setting them also moves a copy to the device)."""
+        return self._params
+
+    @params.setter
+    def params(self, params: Any) -> None:
+        self._params = params
+        self._device_params = jax.device_put(params)
+
+
+class KeyStream(DeviceParams):
     """The JAX key of a host-side adapter, and its pickling.
 
-    ``reset(seed=...)`` reseeds it from Gymnasium's ``np_random`` (the first
-    reset seeds it either way); every use splits a fresh key off. Pickling
-    turns the key and the env state into numpy (jitted functions are rebuilt
-    by ``_rejit``).
+    ``reset(seed=...)`` reseeds the key from Gymnasium's ``np_random`` (the first
+    reset seeds it either way); every use splits a fresh key off
+    (:func:`split_key_data`). Pickling turns the key and the env state into
+    numpy (the jitted functions and the device params are rebuilt).
     """
 
     _key: jax.Array | None = None
 
     def _reseed(self, seed: int | None) -> None:
         if seed is not None or self._key is None:
-            self._key = jax.random.key(int(self.np_random.integers(0, 2**31 - 1)))
+            seed = int(self.np_random.integers(0, 2**31 - 1))
+            self._key = jax.random.key_data(jax.random.key(seed))
 
     def _next_key(self) -> jax.Array:
-        self._key, key = jax.random.split(self._key)
+        self._key, key = split_key_data(self._key)
         return key
 
     def __getstate__(self) -> dict:
@@ -106,23 +140,23 @@ class KeyStream:
     def __setstate__(self, state: dict) -> None:
         check_not_forked(state["env"].name)
         self.__dict__.update(_restored(state))
+        self.params = self._params
         self._rejit()
 
     def _rejit(self) -> None:
         """Rebuild what does not pickle (no-op unless the adapter holds jitted functions)."""
 
 
-#: Attributes rebuilt on unpickling: jitted functions do not pickle.
-_JITTED = ("_initial", "_transition", "_carry_over", "_with_goal", "_step")
+#: Attributes rebuilt on unpickling: jitted functions do not pickle, and the
+#: device params are made again from the params.
+_JITTED = ("_initial", "_transition", "_carry_over", "_with_goal", "_step", "_device_params")
 
 
 def _picklable(attributes: dict) -> dict:
     """An adapter's ``__dict__`` for pickling: no jitted functions, JAX arrays (keys
     among them) as numpy."""
     state = {k: v for k, v in attributes.items() if k not in _JITTED}
-    if state.get("_key") is not None:
-        state["_key"] = np.asarray(jax.random.key_data(state["_key"]))
-    for name in ("_state", "_needs_reset"):
+    for name in ("_key", "_state", "_needs_reset"):
         if state.get(name) is not None:
             state[name] = jax.device_get(state[name])
     return state
@@ -130,8 +164,9 @@ def _picklable(attributes: dict) -> dict:
 
 def _restored(state: dict) -> dict:
     """The inverse of :func:`_picklable`, less the jitted functions."""
-    if state.get("_key") is not None:
-        state["_key"] = jax.random.wrap_key_data(state["_key"])
+    for name in ("_key", "_state", "_needs_reset"):
+        if state.get(name) is not None:
+            state[name] = jax.device_put(state[name])
     return state
 
 
@@ -204,14 +239,16 @@ class GymnasiumEnv(KeyStream, gymnasium.Env):
         check_not_forked(self.env.name)
         super().reset(seed=seed)
         self._reseed(seed)
-        obs, state = self._initial(self._next_key(), self.params)
+        obs, state = self._initial(self._next_key(), self._device_params)
         if seed is None and self._state is not None:
-            obs, state = self._carry_over(self._next_key(), self._state, obs, state, self.params)
+            obs, state = self._carry_over(
+                self._next_key(), self._state, obs, state, self._device_params
+            )
         if options and "goal" in options:
             if self._with_goal is None:
                 raise ValueError(f"{self.env.name} is not goal-conditioned; it takes no goal.")
             goal = _goal_value(self.env, options["goal"])
-            obs, state = self._with_goal(state, goal, self.params)
+            obs, state = self._with_goal(state, goal, self._device_params)
         self._state = state
         return _gymnasium_obs(self.observation_space, to_host(obs)), {}
 
@@ -219,8 +256,8 @@ class GymnasiumEnv(KeyStream, gymnasium.Env):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
         action = jax_action(self.action_space, action, self.env.name)
-        obs, self._state, reward, terminated, truncated, info = self._transition(
-            self._next_key(), self._state, action, self.params
+        self._key, (obs, self._state, reward, terminated, truncated, info) = self._transition(
+            self._key, self._state, action, self._device_params
         )
         obs, reward, terminated, truncated, info = to_host(
             (obs, reward, terminated, truncated, info)
@@ -286,7 +323,8 @@ def vector_step(vec: AutoResetVecEnv, next_step: bool):
     """The vector adapters' whole step as one jitted function.
 
     ``(key, state, needs_reset, actions, params) -> (key, state, needs_reset,
-    outputs)``: it splits the adapter's key, steps ``vec`` (next-step
+    outputs)``: it splits the adapter's key (raw key data,
+    :func:`split_key_data`), steps ``vec`` (next-step
     auto-reset masks the envs in ``needs_reset``), and returns the next
     ``needs_reset`` (still on the device, for the next call) with ``outputs``
     (obs, reward, terminated, truncated, info), the only thing the host fetches.
@@ -296,7 +334,7 @@ def vector_step(vec: AutoResetVecEnv, next_step: bool):
     """
 
     def step(key, state, needs_reset, actions, params):
-        key, key_step = jax.random.split(key)
+        key, key_step = split_key_data(key)
         obs, state, reward, terminated, truncated, info = vec.step(
             key_step, state, actions, params, needs_reset if next_step else None
         )
@@ -367,7 +405,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         check_not_forked(self.env.name)
         super().reset(seed=seed)
         self._reseed(seed)
-        obs, self._state = self.vec.reset(self._next_key(), self.params)
+        obs, self._state = self.vec.reset(self._next_key(), self._device_params)
         self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
         self._was_done = np.zeros(self.num_envs, bool)
         return to_host(obs), {}
@@ -377,7 +415,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
             raise RuntimeError("call reset() before step().")
         actions = jax_action(self.single_action_space, actions, self.env.name, self.num_envs)
         self._key, self._state, self._needs_reset, outputs = self._step(
-            self._key, self._state, self._needs_reset, actions, self.params
+            self._key, self._state, self._needs_reset, actions, self._device_params
         )
         obs, reward, terminated, truncated, info = to_host(outputs)
         done = terminated | truncated

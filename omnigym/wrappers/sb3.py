@@ -25,10 +25,17 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from omnigym.core.environment import Environment
 from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
-from omnigym.wrappers.gymnasium import jax_action, to_host, vector_reset_strategy, vector_step
+from omnigym.wrappers.gymnasium import (
+    DeviceParams,
+    jax_action,
+    split_key_data,
+    to_host,
+    vector_reset_strategy,
+    vector_step,
+)
 
 
-class SB3VecEnv(VecEnv):
+class SB3VecEnv(DeviceParams, VecEnv):
     """A Stable-Baselines3 ``VecEnv`` over a JAX env (see module doc)."""
 
     def __init__(
@@ -52,20 +59,22 @@ class SB3VecEnv(VecEnv):
             gymnax_space_to_gym_space(env.observation_space(self.params)),
             gymnax_space_to_gym_space(env.action_space(self.params)),
         )
-        self._key = jax.random.key(np.random.SeedSequence(seed).generate_state(1)[0])
+        self._key = jax.random.key_data(
+            jax.random.key(np.random.SeedSequence(seed).generate_state(1)[0])
+        )
         self._state: Any = None
         self._actions: np.ndarray | None = None
 
     def _next_key(self) -> jax.Array:
-        self._key, key = jax.random.split(self._key)
+        self._key, key = split_key_data(self._key)
         return key
 
     def reset(self):
         seed = self._seeds[0] if self._seeds and self._seeds[0] is not None else None
         if seed is not None:
-            self._key = jax.random.key(seed)
+            self._key = jax.random.key_data(jax.random.key(seed))
         self._reset_seeds()
-        obs, self._state = self.vec.reset(self._next_key(), self.params)
+        obs, self._state = self.vec.reset(self._next_key(), self._device_params)
         self.reset_infos = [{} for _ in range(self.num_envs)]
         return to_host(obs)
 
@@ -76,7 +85,7 @@ class SB3VecEnv(VecEnv):
         if self._state is None:
             raise RuntimeError("call reset() before step().")
         self._key, self._state, _, outputs = self._step(
-            self._key, self._state, None, self._actions, self.params
+            self._key, self._state, None, self._actions, self._device_params
         )
         obs, reward, terminated, truncated, info = to_host(outputs)
         dones = terminated | truncated

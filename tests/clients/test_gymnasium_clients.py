@@ -159,3 +159,41 @@ def test_vector_env_pickles_mid_episode():
         np.testing.assert_array_equal(outcome[0][key], expected[0][key])
     for got, want in zip(outcome[1:4], expected[1:4]):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("adapter", ["single", "vector", "sb3"])
+def test_params_set_after_construction_reach_the_jitted_step(adapter):
+    """The adapters hand their jitted calls a device copy of the params: setting
+    ``params`` later must update that copy (a stale one would keep the old
+    episode limit). With a limit of 2, every episode still running at the
+    second step is truncated there."""
+    from omnigym.core.registry import make_single_agent
+    from omnigym.wrappers.gymnasium import GymnasiumEnv, GymnasiumVectorEnv
+    from omnigym.wrappers.sb3 import SB3VecEnv
+
+    env, params = make_single_agent("GridWorld-GC-v0")
+    short = params.replace(max_steps_in_episode=2)
+    actions = np.zeros(3, np.int64)
+    if adapter == "single":
+        made = GymnasiumEnv(env, params)
+        made.params = short
+        made.reset(seed=0)
+        steps = [made.step(0)[2:4] for _ in range(2)]
+    elif adapter == "vector":
+        made = GymnasiumVectorEnv(env, 3, params)
+        made.params = short
+        made.reset(seed=0)
+        steps = [made.step(actions)[2:4] for _ in range(2)]
+    else:
+        made = SB3VecEnv(env, 3, params, seed=0)
+        made.params = short
+        made.reset()
+        steps = []
+        for _ in range(2):
+            made.step_async(actions)
+            _, _, dones, infos = made.step_wait()
+            truncated = np.array([info["TimeLimit.truncated"] for info in infos])
+            steps.append((dones & ~truncated, truncated))
+    (terminated_first, truncated_first), (_, truncated_second) = steps
+    assert not np.any(truncated_first)
+    assert np.all(np.asarray(truncated_second) | np.asarray(terminated_first))
