@@ -119,7 +119,8 @@ class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
         """Set default-parameter overrides (checked); returns ``self``.
 
         The overrides join ``config``, so games with different defaults never
-        share a compiled function that bakes the defaults in.
+        share a compiled function that bakes the defaults in. Array overrides
+        are stored as floats (float64 under ``jax_enable_x64``).
         """
         base = self.base_params()
         fields = set(base.__dataclass_fields__)
@@ -129,7 +130,7 @@ class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
                 f"{self.name} has no parameter(s) {unknown}; it has {sorted(fields)}."
             )
         params = base.replace(
-            **{k: jnp.asarray(v, jnp.float32) if np.ndim(v) else v for k, v in overrides.items()}
+            **{k: jnp.asarray(v, float_dtype()) if np.ndim(v) else v for k, v in overrides.items()}
         )
         self.check_params(params)
         self._default_params = params

@@ -1,23 +1,17 @@
-"""Cross-check of crowd modelling against OpenSpiel (``open_spiel`` on PyPI).
+"""Cross-check of ``omnigym.envs.mfg.from_openspiel`` against OpenSpiel (``open_spiel`` on PyPI).
 
-Same distribution at every step, and the same exploitability (OpenSpiel's
-``NashConv``) for the uniform policy and a random non-trivial one, on:
-
-* the 1-D ring (``python_mfg_crowd_modelling``);
-* the 2-D four-rooms setting (``crowd_modelling_2d_four_rooms``);
-* a 2-D torus with crowd-aversion rewards (``mfg_crowd_modelling_2d``).
-
-OpenSpiel's 1-D game charges an action's move cost at the *next* decision
-node, and its value functions cache values under a state string that does not
-record that action, so the cost a state carries is the one of whichever
-action first reached it in OpenSpiel's depth-first walk. ``traversal_move_cost``
-reproduces that walk; adding its cost to our reward (instead of charging the
-cost with the action, as our game does) matches OpenSpiel's NashConv.
+For every supported name, at OpenSpiel's defaults and at one non-default
+setting: the same distribution at every step, and the same exploitability
+(OpenSpiel's ``NashConv``) for the uniform policy and a random non-trivial
+one, to 1e-5 relative, in float32 here and under x64 in a process of its own.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 
 import jax
@@ -31,16 +25,46 @@ from open_spiel.python.mfg.games import crowd_modelling, factory  # noqa: F401
 
 from omnigym.agents.mean_field import exact
 from omnigym.core.mean_field import uniform_policy
-from omnigym.envs.mfg import CrowdModelling, make_crowd
+from omnigym.envs.mfg import from_openspiel, make_crowd
 
 RTOL = 1e-5
 
+#: (name, OpenSpiel parameters): every supported name at its defaults, then one
+#: non-default setting each.
+CASES = [
+    ("python_mfg_crowd_modelling", {}),
+    ("python_mfg_crowd_modelling", {"size": 7, "horizon": 6}),
+    ("mfg_crowd_modelling", {}),
+    ("mfg_crowd_modelling", {"size": 9, "horizon": 5}),
+    ("mfg_crowd_modelling_2d", {}),
+    ("mfg_crowd_modelling_2d", {
+        "size": 6, "horizon": 5, "noise_intensity": 0.4, "crowd_aversion_coef": 1.5,
+        "with_congestion": True, "forbidden_states": "[2|2;2|3]",
+        "initial_distribution": "[0|4;1|1]", "initial_distribution_value": "[0.25;0.75]",
+        "positional_reward": "[4|1;1|4]", "positional_reward_value": "[0.5;1.5]",
+    }),
+    ("crowd_modelling_2d_four_rooms", {}),
+    ("crowd_modelling_2d_maze", {}),
+]
+
+
+def load_openspiel(name, params):
+    if name in factory.GAME_SETTINGS and not name.startswith(("mfg_", "python_")):
+        setting = dict(factory.GAME_SETTINGS[name], **params)
+        return pyspiel.load_game("mfg_crowd_modelling_2d", setting)
+    return pyspiel.load_game(name, params)
+
+
+def cell_index(game):
+    """Our state index of OpenSpiel's cell ``(x,)`` or ``(x, y)``."""
+    return lambda cell: cell[0] * game.height + (cell[1] if len(cell) > 1 else 0)
+
 
 class TablePolicy(policy_std.Policy):
-    """Our ``(T, S, A)`` table as an OpenSpiel policy (renormalised over legal actions)."""
+    """Our ``(T, S, A)`` table as an OpenSpiel policy (over OpenSpiel's legal actions)."""
 
-    def __init__(self, game, table, index):
-        super().__init__(game, [0])
+    def __init__(self, game_os, table, index):
+        super().__init__(game_os, [0])
         self.table, self.index = np.asarray(table, np.float64), index
 
     def action_probabilities(self, state, player_id=None):
@@ -64,98 +88,84 @@ def openspiel_flow(game_os, policy, index, num_states, horizon):
     return flow
 
 
-def legal_table(game, table):
-    masked = np.asarray(table) * game.legal_actions()
-    return jnp.asarray(masked / masked.sum(-1, keepdims=True), jnp.float32)
-
-
-def check(game, game_os, index, table):
-    table = legal_table(game, table)
-    path = exact.tabular_rollout(jax.random.key(0), game, game.default_params, table)
-    ours = np.concatenate([path.states.distribution[1:], path.final.distribution[None]])
-    policy = TablePolicy(game_os, table, index)
-    theirs = openspiel_flow(game_os, policy, index, game.num_states, game.horizon)
-    np.testing.assert_allclose(ours, theirs, atol=1e-6)
-    expected = nash_conv.NashConv(game_os, policy).nash_conv()
-    ours_value = float(exact.exploitability_of_path(game, game.default_params, path))
-    assert ours_value == pytest.approx(expected, rel=RTOL, abs=RTOL)
-    return expected
-
-
-def tables(game, seed=0):
+def policies(game, seed=0):
+    """The uniform policy and a random non-trivial one, over the legal moves."""
     rng = np.random.default_rng(seed)
-    random = rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states))
-    return {"uniform": uniform_policy(game), "random": random}
+    tables = {
+        "uniform": np.asarray(uniform_policy(game), np.float64),
+        "random": rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)),
+    }
+    legal = game.legal_actions()
+    return {k: (v * legal) / (v * legal).sum(-1, keepdims=True) for k, v in tables.items()}
 
 
-def traversal_move_cost(size: int, horizon: int) -> np.ndarray:
-    """The move cost OpenSpiel's 1-D game attaches to each decision node ``(t, x)``."""
-    moves, neutral = (-1, 0, 1), 1
-    first_action, chance_seen = {}, set()
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * horizon + 1000))
-
-    def decision(x, t, last):
-        if (x, t) in first_action:
-            return
-        first_action[(x, t)] = last
-        if t == horizon:
-            return
-        for action, move in enumerate(moves):
-            landed = (x + move) % size
-            if (landed, t) in chance_seen:
-                continue
-            chance_seen.add((landed, t))
-            for noise in moves:
-                decision((landed + noise) % size, t + 1, action)
-
-    for x0 in range(size):
-        decision(x0, 0, neutral)
-    cost = np.zeros((horizon, size), np.float32)
-    for (x, t), last in first_action.items():
-        if t < horizon:
-            cost[t, x] = -abs(moves[last]) / size
-    return cost
-
-
-class RingWithTraversalCost(CrowdModelling):
-    """Our ring with OpenSpiel's traversal-order move cost in place of ours."""
-
-    def __init__(self):
-        super().__init__(10, 1, 10)
-        self.cost = jnp.asarray(traversal_move_cost(10, 10))
-        self.config = (*self.config, "openspiel-traversal-cost")
-
-    def reward_table(self, state, next_state, params):
-        base = super().reward_table(state, next_state, params)
-        return base + self.cost[jnp.minimum(state.time, self.horizon - 1)][:, None]
+def compare(name, params, policy):
+    """Ours and OpenSpiel's flows and NashConv for one case (numbers, for x64 too)."""
+    game, game_params = from_openspiel(name, **params)
+    game_os = load_openspiel(name, params)
+    table = jnp.asarray(policies(game)[policy], game_params.initial_distribution.dtype)
+    path = exact.tabular_rollout(jax.random.key(0), game, game_params, table)
+    ours_flow = np.concatenate([path.states.distribution[1:], path.final.distribution[None]])
+    index = cell_index(game)
+    policy_os = TablePolicy(game_os, table, index)
+    theirs_flow = openspiel_flow(game_os, policy_os, index, game.num_states, game.horizon)
+    return {
+        "flow_error": float(np.max(np.abs(ours_flow - theirs_flow))),
+        "ours": float(exact.exploitability_of_path(game, game_params, path)),
+        "theirs": float(nash_conv.NashConv(game_os, policy_os).nash_conv()),
+    }
 
 
 @pytest.mark.parametrize("policy", ["uniform", "random"])
-def test_ring_matches_openspiel(policy):
-    game_os = pyspiel.load_game("python_mfg_crowd_modelling")
-    game = RingWithTraversalCost().configure(move_cost=0.0)
-    check(game, game_os, lambda cell: cell[0], tables(game)[policy])
-    # Our own convention (cost with the action) gives the same flow, a different value.
-    ours = make_crowd("ring")
-    table = legal_table(ours, tables(ours)[policy])
-    path = exact.tabular_rollout(jax.random.key(0), ours, ours.default_params, table)
-    theirs = openspiel_flow(game_os, TablePolicy(game_os, table, lambda c: c[0]), lambda c: c[0], 10, 10)
-    np.testing.assert_allclose(path.states.distribution[1:], theirs[:-1], atol=1e-6)
+@pytest.mark.parametrize("name, params", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_from_openspiel_matches_openspiel(name, params, policy):
+    result = compare(name, params, policy)
+    assert result["flow_error"] < 1e-6
+    assert result["ours"] == pytest.approx(result["theirs"], rel=RTOL, abs=RTOL)
 
 
-@pytest.mark.parametrize("policy", ["uniform", "random"])
-def test_four_rooms_matches_openspiel(policy):
-    game_os = factory.create_game_with_setting("mfg_crowd_modelling_2d", "crowd_modelling_2d_four_rooms")
-    game = make_crowd("four_rooms")
-    check(game, game_os, lambda cell: cell[0] * 13 + cell[1], tables(game)[policy])
-
-
-@pytest.mark.parametrize("policy", ["uniform", "random"])
-def test_torus_matches_openspiel(policy):
-    game_os = pyspiel.load_game(
-        "mfg_crowd_modelling_2d", {"only_distribution_reward": True, "noise_intensity": 0.5}
+def test_from_openspiel_matches_openspiel_under_x64():
+    """The same cases in float64 (a process of its own: x64 is set before JAX starts)."""
+    script = (
+        "import jax, json, sys; jax.config.update('jax_enable_x64', True)\n"
+        "sys.path.insert(0, 'tests/envs')\n"
+        "import test_mfg_openspiel as t\n"
+        "print(json.dumps([t.compare(n, p, pol) for n, p in t.CASES if n != 'crowd_modelling_2d_maze'"
+        " for pol in ('uniform', 'random')]))\n"
     )
-    game = make_crowd("torus", positional_weight=0.0, move_cost=0.0, noise_intensity=0.5)
-    value = check(game, game_os, lambda cell: cell[0] * 10 + cell[1], tables(game)[policy])
-    if policy == "uniform":
-        assert value == pytest.approx(0.0, abs=1e-9), "uniform is an equilibrium here"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=root, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for result in json.loads(done.stdout.strip().splitlines()[-1]):
+        assert result["flow_error"] < 1e-12
+        assert result["ours"] == pytest.approx(result["theirs"], rel=1e-9, abs=1e-9)
+
+
+def test_our_default_timing_gives_the_same_flow_and_a_different_value():
+    """``make_crowd("ring")`` charges the move cost with the action: OpenSpiel's
+    flow, not its values (the departure the module doc of ``crowd`` states)."""
+    ours = make_crowd("ring")
+    result = compare("python_mfg_crowd_modelling", {}, "random")
+    table = jnp.asarray(policies(ours)["random"], jnp.float32)
+    path = exact.tabular_rollout(jax.random.key(0), ours, ours.default_params, table)
+    value = float(exact.exploitability_of_path(ours, ours.default_params, path))
+    assert abs(value - result["theirs"]) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("mfg_predator_prey_typo", {}, "supported"),
+        ("mfg_crowd_modelling_2d", {"sizes": 4}, "unknown"),
+        ("mfg_crowd_modelling_2d", {"forbidden_states": "0|0"}, "list format"),
+        ("mfg_crowd_modelling_2d", {"forbidden_states": "[0,0]"}, "x|y"),
+        ("mfg_crowd_modelling_2d", {"forbidden_states": "[10|0]"}, "outside"),
+        ("mfg_crowd_modelling_2d", {"initial_distribution": "[1|1]"}, "1 values"),
+        ("mfg_crowd_modelling_2d", {"forbidden_states": "[1|1]", "initial_distribution": "[1|1]",
+                                    "initial_distribution_value": "[1.0]"}, "forbidden"),
+    ],
+)
+def test_bad_names_and_parameters_are_clear_errors(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        from_openspiel(name, **params)

@@ -8,9 +8,10 @@ from omnigym.envs.mfg.linear_quadratic import (
     make_linear_quadratic,
 )
 from omnigym.envs.mfg.macro import Macroeconomy, MacroParams, make_macro
+from omnigym.envs.mfg.openspiel import from_openspiel
 
 __all__ = [
     "BeachBar", "BeachBarParams", "CrowdModelling", "CrowdParams", "LinearQuadratic",
     "LinearQuadraticParams", "Macroeconomy", "MacroParams", "four_rooms_walls",
-    "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
+    "from_openspiel", "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
 ]

@@ -12,16 +12,22 @@ The game of Perrin et al. (2020, section 4.2), configured like OpenSpiel's
   on staying;
 * reward ``r_t(s, a) = positional(s) - move_cost * |move(a)| / size
   - crowd_aversion * log(mu_t(s) + epsilon)``, with
-  ``positional(s) = sum_d (1 - 2 |s_d - target_d| / size)``.
+  ``positional(s) = sum_d (1 - sum_k w_kd |s_d - target_kd|)`` (one target at
+  the centre with ``w = 2 / size`` by default; OpenSpiel's 2-D game takes
+  several, its 1-D game ``w = 1 / (size // 2)``); ``congestion = 1`` scales
+  the move cost by ``mu_t(s)``.
 
-Departure from OpenSpiel, on purpose: OpenSpiel charges the move cost of the
-action taken at ``t`` at the decision node of ``t + 1``, but its value
-functions cache values by a state string that does not hold that action, so
-the cost a state carries depends on the order the tree is walked. Here the
-cost is charged with the action (``r_t(s, a)``), which is well defined; the
-cross-check against OpenSpiel (``tests/envs/test_mfg_openspiel.py``) uses
-configurations without a move cost for values, and every configuration for
-distributions. There is no common noise in this game.
+Timing (``timing``): ``"action"`` (the default) charges the move cost with the
+action, ``r_t(s, a)``. OpenSpiel (``"openspiel"``) charges it at the next
+decision node, with the move that led there; its value functions cache a
+node's value under a string that does not hold that move, so the node keeps
+the cost of whichever move reached it first in their depth-first walk
+(:mod:`omnigym.envs.mfg.openspiel_order`). ``"openspiel"`` charges exactly
+that, so values and ``NashConv`` match OpenSpiel's (the reward no longer
+depends on the action taken: the move is free when it is made). Distributions
+are the same under both. :func:`omnigym.envs.mfg.from_openspiel` builds the
+game configured as any of OpenSpiel's crowd games.
+There is no common noise in this game.
 """
 
 from __future__ import annotations
@@ -37,10 +43,12 @@ from omnigym.core.mean_field import (
     check_distribution,
     check_nonnegative,
 )
+from omnigym.envs.mfg.openspiel_order import first_actions
 
 MOVES_1D = ((-1, 0), (0, 0), (1, 0))
 MOVES_2D = ((0, -1), (-1, 0), (0, 0), (1, 0), (0, 1))
 NEUTRAL_1D, NEUTRAL_2D = 1, 2
+TIMINGS = ("action", "openspiel")
 
 
 def four_rooms_walls(size: int = 13) -> tuple[tuple[int, int], ...]:
@@ -58,7 +66,8 @@ def four_rooms_walls(size: int = 13) -> tuple[tuple[int, int], ...]:
 @struct.dataclass
 class CrowdParams:
     initial_distribution: jax.Array
-    target: jax.Array  # (2,) cell the positional reward points at
+    target: jax.Array  # (K, dims) cells the positional reward points at
+    target_weight: jax.Array  # (K, dims) reward lost per cell of distance to each target
     noise_intensity: float = 1.0
     crowd_aversion: float = 1.0
     move_cost: float = 1.0
@@ -76,6 +85,8 @@ class CrowdModelling(MeanFieldGame):
         height: int = 1,
         horizon: int = 10,
         walls: tuple[tuple[int, int], ...] = (),
+        timing: str = "action",
+        initial_support: tuple[int, ...] = (),
     ):
         if width < 2 or height < 1:
             raise ValueError(f"expected width >= 2 and height >= 1, got {width}x{height}.")
@@ -86,11 +97,19 @@ class CrowdModelling(MeanFieldGame):
         for x, y in self.walls:
             if not (0 <= x < width and 0 <= y < height):
                 raise ValueError(f"wall {(x, y)} is outside the {width}x{height} grid.")
+        if timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}.")
+        self.timing = timing
+        #: Where OpenSpiel's walk starts (its initial chance node's cells, in
+        #: order; all cells when empty). Used by ``timing="openspiel"`` only.
+        self.initial_support = tuple(int(s) for s in initial_support)
         self.moves = MOVES_1D if height == 1 else MOVES_2D
         self.neutral = NEUTRAL_1D if height == 1 else NEUTRAL_2D
         self.num_states = self.width * self.height
         self.num_actions = len(self.moves)
-        self.config = (self.width, self.height, self.horizon, self.walls)
+        self.config = (
+            self.width, self.height, self.horizon, self.walls, timing, self.initial_support
+        )
         self._build_tables()
 
     @property
@@ -123,20 +142,47 @@ class CrowdModelling(MeanFieldGame):
         self._sizes = np.array([self.width, self.height], np.float32)[:dims]
         self._coords = coords[:, :dims].astype(np.float32)
         self._move_length = np.array([abs(dx) + abs(dy) for dx, dy in self.moves], np.float32)
+        if self.timing == "openspiel":
+            self._node_move_length = self._openspiel_node_moves(land, legal)
+
+    def _openspiel_node_moves(self, land: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        """``(T, S)``: the length of the move OpenSpiel charges at each decision
+        node (the first to reach it in its walk from ``initial_support``)."""
+        outcomes = [land[y][legal[y]] for y in range(self.num_states)]
+        start = self.initial_support or tuple(range(self.num_states))
+        first = first_actions(start, legal, land, outcomes, self.horizon, self.neutral)
+        return np.where(first >= 0, self._move_length[np.maximum(first, 0)], 0.0).astype(np.float32)
 
     def base_params(self) -> CrowdParams:
-        centre = (self.width // 2, self.height // 2)
+        dims = self._coords.shape[1]
+        centre = np.array([[self.width // 2, self.height // 2][:dims]], np.float32)
         return CrowdParams(
             initial_distribution=jnp.full(self.num_states, 1.0 / self.num_states),
-            target=jnp.asarray(centre, jnp.float32),
+            target=jnp.asarray(centre),
+            target_weight=jnp.asarray(2.0 / self._sizes[None]),
         )
 
     def check_params(self, params: CrowdParams) -> None:
         check_distribution("initial_distribution", params.initial_distribution, self.num_states)
+        if self.timing == "openspiel" and self.initial_support:
+            outside = np.ones(self.num_states, bool)
+            outside[list(self.initial_support)] = False
+            if np.any(np.asarray(params.initial_distribution)[outside] > 0):
+                raise ValueError(
+                    "initial_distribution: with timing='openspiel' it must lie in "
+                    f"initial_support {self.initial_support}."
+                )
         check_nonnegative(
             params, "noise_intensity", "crowd_aversion", "move_cost", "positional_weight",
             "congestion", "epsilon",
         )
+        dims = self._coords.shape[1]
+        target, weight = np.shape(params.target), np.shape(params.target_weight)
+        if len(target) != 2 or target[1] != dims or weight != target:
+            raise ValueError(
+                f"target and target_weight: expected equal shapes (K, {dims}), got {target} "
+                f"and {weight}."
+            )
         if float(params.noise_intensity) > 1:
             raise ValueError(f"noise_intensity: expected a value in [0, 1], got {params.noise_intensity}.")
 
@@ -159,12 +205,17 @@ class CrowdModelling(MeanFieldGame):
 
     def reward_table(self, state: PopulationState, next_state: PopulationState, params: CrowdParams):
         mu = state.distribution
-        offset = jnp.abs(self._coords - params.target[: self._coords.shape[1]])
-        positional = jnp.sum(1.0 - 2.0 * offset / self._sizes, axis=-1)
+        offset = jnp.abs(self._coords[:, None] - params.target[None])  # (S, K, dims)
+        positional = self._coords.shape[1] - jnp.sum(params.target_weight * offset, axis=(1, 2))
         crowd = -params.crowd_aversion * jnp.log(mu + params.epsilon)
         congestion = 1.0 + params.congestion * (mu - 1.0)
-        move = -params.move_cost * self._move_length / self.width
-        return (params.positional_weight * positional + crowd)[:, None] + congestion[:, None] * move
+        if self.timing == "openspiel":
+            length = jnp.asarray(self._node_move_length)[jnp.minimum(state.time, self.horizon - 1)]
+            move = (congestion * length)[:, None]
+        else:
+            move = congestion[:, None] * self._move_length
+        move = -params.move_cost * move / self.width
+        return (params.positional_weight * positional + crowd)[:, None] + move
 
     def public_observation(self, state: PopulationState, params: CrowdParams) -> jax.Array:
         return state.distribution.astype(jnp.float32)
