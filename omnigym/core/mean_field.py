@@ -135,7 +135,8 @@ class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
         self.check_params(params)
         self._default_params = params
         frozen = tuple(
-            (k, tuple(np.asarray(v, np.float64).ravel().tolist())) for k, v in sorted(overrides.items())
+            (k, v if isinstance(v, str) else tuple(np.asarray(v, np.float64).ravel().tolist()))
+            for k, v in sorted(overrides.items())
         )
         self.config = (*self.config, frozen)
         return self

@@ -21,10 +21,10 @@ import pyspiel
 import pytest
 from open_spiel.python import policy as policy_std
 from open_spiel.python.mfg.algorithms import distribution, nash_conv
-from open_spiel.python.mfg.games import crowd_modelling, factory  # noqa: F401
+from open_spiel.python.mfg.games import crowd_modelling, factory, linear_quadratic  # noqa: F401
 
 from omnigym.agents.mean_field import exact
-from omnigym.core.mean_field import uniform_policy
+from omnigym.core.mean_field import float_dtype, uniform_policy
 from omnigym.envs.mfg import from_openspiel, make_crowd
 
 RTOL = 1e-5
@@ -45,11 +45,16 @@ CASES = [
     }),
     ("crowd_modelling_2d_four_rooms", {}),
     ("crowd_modelling_2d_maze", {}),
+    ("mean_field_lin_quad", {}),
+    ("mean_field_lin_quad", {
+        "size": 15, "horizon": 6, "n_actions_per_side": 2, "volatility": 1.5, "cross_q": 0.1,
+        "kappa": 1.0,
+    }),
 ]
 
 
 def load_openspiel(name, params):
-    if name in factory.GAME_SETTINGS and not name.startswith(("mfg_", "python_")):
+    if name.startswith("crowd_modelling_2d_"):  # a factory setting of the 2-D game
         setting = dict(factory.GAME_SETTINGS[name], **params)
         return pyspiel.load_game("mfg_crowd_modelling_2d", setting)
     return pyspiel.load_game(name, params)
@@ -57,7 +62,8 @@ def load_openspiel(name, params):
 
 def cell_index(game):
     """Our state index of OpenSpiel's cell ``(x,)`` or ``(x, y)``."""
-    return lambda cell: cell[0] * game.height + (cell[1] if len(cell) > 1 else 0)
+    height = getattr(game, "height", 1)
+    return lambda cell: cell[0] * height + (cell[1] if len(cell) > 1 else 0)
 
 
 class TablePolicy(policy_std.Policy):
@@ -95,7 +101,7 @@ def policies(game, seed=0):
         "uniform": np.asarray(uniform_policy(game), np.float64),
         "random": rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)),
     }
-    legal = game.legal_actions()
+    legal = game.legal_actions() if hasattr(game, "legal_actions") else 1.0
     return {k: (v * legal) / (v * legal).sum(-1, keepdims=True) for k, v in tables.items()}
 
 
@@ -103,7 +109,7 @@ def compare(name, params, policy):
     """Ours and OpenSpiel's flows and NashConv for one case (numbers, for x64 too)."""
     game, game_params = from_openspiel(name, **params)
     game_os = load_openspiel(name, params)
-    table = jnp.asarray(policies(game)[policy], game_params.initial_distribution.dtype)
+    table = jnp.asarray(policies(game)[policy], float_dtype())
     path = exact.tabular_rollout(jax.random.key(0), game, game_params, table)
     ours_flow = np.concatenate([path.states.distribution[1:], path.final.distribution[None]])
     index = cell_index(game)
@@ -164,6 +170,8 @@ def test_our_default_timing_gives_the_same_flow_and_a_different_value():
         ("mfg_crowd_modelling_2d", {"initial_distribution": "[1|1]"}, "1 values"),
         ("mfg_crowd_modelling_2d", {"forbidden_states": "[1|1]", "initial_distribution": "[1|1]",
                                     "initial_distribution_value": "[1.0]"}, "forbidden"),
+        ("mean_field_lin_quad", {"mean_revert": 0.5}, "mean_revert"),
+        ("mean_field_lin_quad", {"n_actions_per_side": 0}, "n_actions_per_side"),
     ],
 )
 def test_bad_names_and_parameters_are_clear_errors(name, params, match):

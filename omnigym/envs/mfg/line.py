@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from omnigym.core.mean_field import MeanFieldGame
+from omnigym.core.mean_field import MeanFieldGame, float_dtype
 
 
 class LineGame(MeanFieldGame):
@@ -24,10 +24,10 @@ class LineGame(MeanFieldGame):
         self.config = (self.num_states, self.horizon, self.max_move)
 
     def moves(self) -> jax.Array:
-        return jnp.arange(-self.max_move, self.max_move + 1, dtype=jnp.float32)
+        return jnp.arange(-self.max_move, self.max_move + 1, dtype=float_dtype())
 
     def positions(self) -> jax.Array:
-        return jnp.arange(self.num_states, dtype=jnp.float32)
+        return jnp.arange(self.num_states, dtype=float_dtype())
 
     def state_features(self, params) -> jax.Array:
         return (self.positions() / self.num_states)[:, None]

@@ -23,6 +23,8 @@ import numpy as np
 
 from omnigym.core.mean_field import MeanFieldGame
 from omnigym.envs.mfg.crowd import CrowdModelling
+from omnigym.envs.mfg.linear_quadratic import LinearQuadratic
+from omnigym.envs.mfg.openspiel_order import first_actions
 
 CROWD_1D_DEFAULTS = {"size": 10, "horizon": 10}
 CROWD_2D_DEFAULTS = {
@@ -98,6 +100,18 @@ MAZE = {
         "#            #       #",
         "######################",
     ]),
+}
+LIN_QUAD_DEFAULTS = {
+    "size": 10,
+    "horizon": 10,
+    "dt": 1.0,
+    "n_actions_per_side": 3,
+    "volatility": 1.0,
+    "mean_revert": 0.0,
+    "cross_q": 0.01,
+    "kappa": 0.5,
+    "terminal_cost": 1.0,
+    "spatial_bias": 0,
 }
 #: OpenSpiel's factory settings of the 2-D crowd game.
 CROWD_2D_SETTINGS = {
@@ -202,12 +216,54 @@ def _crowd_2d(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     return game, game.default_params
 
 
+def _lin_quad(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
+    """``mean_field_lin_quad``: a ring, OpenSpiel's CDF-binned noise, and the node
+    reward ``dt/2 (-m^2 + 2 q m (m_t - x) - kappa (m_t - x)^2)`` with the move
+    ``m`` that reached the node first in OpenSpiel's walk.
+
+    OpenSpiel never collects ``terminal_cost`` (its terminal state is a
+    mean-field node, whose reward is 0) and never reads ``spatial_bias``; both
+    are accepted and, as there, have no effect. ``mean_revert`` other than 0 is
+    not supported: the move would depend on the mean, and so would the walk
+    that fixes each node's move.
+    """
+    p = _checked(name, given, LIN_QUAD_DEFAULTS)
+    if float(p["mean_revert"]) != 0.0:
+        raise ValueError(
+            "mean_revert: only 0 is supported (with mean reversion the moves, and so OpenSpiel's "
+            f"cached node values, depend on the distribution); got {p['mean_revert']}."
+        )
+    size, side, dt = int(p["size"]), int(p["n_actions_per_side"]), float(p["dt"])
+    if size < 2 or side < 1 or not dt > 0:
+        raise ValueError(f"expected size >= 2, n_actions_per_side >= 1, dt > 0; got {size}, {side}, {dt}.")
+    horizon = 0
+    while horizon * dt < float(p["horizon"]):  # OpenSpiel ends once t = tick * dt >= horizon
+        horizon += 1
+    game = LinearQuadratic(size, horizon, side)
+    moves = np.arange(-side, side + 1, dtype=np.float64)
+    sigma = float(p["volatility"])
+    positions = np.arange(size)
+    land = np.mod(positions[:, None] + np.round(moves * dt)[None], size).astype(int)
+    noisy = np.mod(np.round(positions[:, None] + moves[None] * np.sqrt(dt) * sigma), size)
+    first = first_actions(
+        positions, np.ones(land.shape, bool), land, noisy.astype(int), horizon, side
+    )
+    game.configure(
+        sigma=sigma, rho=0.0, common_noise=False, dt=dt, boundary="wrap", noise="cdf",
+        timing="openspiel", node_moves=np.where(first >= 0, moves[np.maximum(first, 0)], 0.0),
+        action_cost=dt / 2, cross_cost=float(p["cross_q"]) * dt, kappa=float(p["kappa"]) * dt,
+        terminal="after", terminal_cost=0.0,
+    )
+    return game, game.default_params
+
+
 #: Every supported OpenSpiel name (and factory setting) and what builds it.
 BUILDERS: dict[str, Callable[[str, dict[str, Any]], tuple[MeanFieldGame, Any]]] = {
     "python_mfg_crowd_modelling": _crowd_1d,
     "mfg_crowd_modelling": _crowd_1d,
     "mfg_crowd_modelling_2d": _crowd_2d,
     **{setting: _crowd_2d for setting in CROWD_2D_SETTINGS},
+    "mean_field_lin_quad": _lin_quad,
 }
 
 
