@@ -21,7 +21,12 @@ import pyspiel
 import pytest
 from open_spiel.python import policy as policy_std
 from open_spiel.python.mfg.algorithms import distribution, nash_conv
-from open_spiel.python.mfg.games import crowd_modelling, factory, linear_quadratic  # noqa: F401
+from open_spiel.python.mfg.games import (  # noqa: F401  (registers the Python games)
+    crowd_modelling,
+    factory,
+    linear_quadratic,
+    periodic_aversion,
+)
 
 from omnigym.agents.mean_field import exact
 from omnigym.core.mean_field import float_dtype, uniform_policy
@@ -49,6 +54,11 @@ CASES = [
     ("mean_field_lin_quad", {
         "size": 15, "horizon": 6, "n_actions_per_side": 2, "volatility": 1.5, "cross_q": 0.1,
         "kappa": 1.0,
+    }),
+    ("python_mfg_periodic_aversion", {}),
+    ("python_mfg_periodic_aversion", {
+        "size": 11, "horizon": 8, "n_actions_per_side": 3, "dt": 0.05, "volatility": 0.8,
+        "coef_aversion": 0.5, "xmin": -0.5, "xmax": 1.5,
     }),
 ]
 
@@ -172,6 +182,7 @@ def test_our_default_timing_gives_the_same_flow_and_a_different_value():
                                     "initial_distribution_value": "[1.0]"}, "forbidden"),
         ("mean_field_lin_quad", {"mean_revert": 0.5}, "mean_revert"),
         ("mean_field_lin_quad", {"n_actions_per_side": 0}, "n_actions_per_side"),
+        ("python_mfg_periodic_aversion", {"xmax": -1.0}, "xmax"),
     ],
 )
 def test_bad_names_and_parameters_are_clear_errors(name, params, match):

@@ -9,9 +9,11 @@ from omnigym.envs.mfg.linear_quadratic import (
 )
 from omnigym.envs.mfg.macro import Macroeconomy, MacroParams, make_macro
 from omnigym.envs.mfg.openspiel import from_openspiel
+from omnigym.envs.mfg.periodic_aversion import PeriodicAversion, PeriodicAversionParams
 
 __all__ = [
     "BeachBar", "BeachBarParams", "CrowdModelling", "CrowdParams", "LinearQuadratic",
-    "LinearQuadraticParams", "Macroeconomy", "MacroParams", "four_rooms_walls",
+    "LinearQuadraticParams", "Macroeconomy", "MacroParams", "PeriodicAversion",
+    "PeriodicAversionParams", "four_rooms_walls",
     "from_openspiel", "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
 ]

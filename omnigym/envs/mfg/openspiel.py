@@ -25,6 +25,7 @@ from omnigym.core.mean_field import MeanFieldGame
 from omnigym.envs.mfg.crowd import CrowdModelling
 from omnigym.envs.mfg.linear_quadratic import LinearQuadratic
 from omnigym.envs.mfg.openspiel_order import first_actions
+from omnigym.envs.mfg.periodic_aversion import PeriodicAversion
 
 CROWD_1D_DEFAULTS = {"size": 10, "horizon": 10}
 CROWD_2D_DEFAULTS = {
@@ -112,6 +113,16 @@ LIN_QUAD_DEFAULTS = {
     "kappa": 0.5,
     "terminal_cost": 1.0,
     "spatial_bias": 0,
+}
+PERIODIC_AVERSION_DEFAULTS = {
+    "size": 21,
+    "horizon": 20,
+    "dt": 0.01,
+    "xmin": 0.0,
+    "xmax": 1.0,
+    "n_actions_per_side": 10,
+    "volatility": 1.0,
+    "coef_aversion": 1.0,
 }
 #: OpenSpiel's factory settings of the 2-D crowd game.
 CROWD_2D_SETTINGS = {
@@ -216,6 +227,38 @@ def _crowd_2d(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     return game, game.default_params
 
 
+def _node_moves(land: np.ndarray, noisy: np.ndarray, horizon: int, moves: np.ndarray) -> np.ndarray:
+    """``(T, S)``: the move OpenSpiel's walk charges each decision node with, on a
+    ring where every action is legal and ``noisy[y]`` lists the chance outcomes
+    of the chance node at ``y`` (0 where the walk never goes)."""
+    neutral = len(moves) // 2
+    first = first_actions(
+        range(len(land)), np.ones(land.shape, bool), land.astype(int), noisy.astype(int),
+        horizon, neutral,
+    )
+    return np.where(first >= 0, moves[np.maximum(first, 0)], 0.0)
+
+
+def _periodic_aversion(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
+    """``python_mfg_periodic_aversion``: moves and noise of ``-M..M`` cells on a ring;
+    the node reward charges the move that reached the node first in OpenSpiel's walk."""
+    p = _checked(name, given, PERIODIC_AVERSION_DEFAULTS)
+    size, horizon, side = int(p["size"]), int(p["horizon"]), int(p["n_actions_per_side"])
+    if size < 3 or horizon < 1 or side < 1:
+        raise ValueError(
+            f"expected size >= 3, horizon >= 1, n_actions_per_side >= 1; got {size}, {horizon}, {side}."
+        )
+    game = PeriodicAversion(size, horizon, side)
+    moves = np.arange(-side, side + 1, dtype=np.float64)
+    ring = np.mod(np.arange(size)[:, None] + moves[None].astype(int), size)
+    game.configure(
+        dt=float(p["dt"]), xmin=float(p["xmin"]), xmax=float(p["xmax"]),
+        volatility=float(p["volatility"]), coef_aversion=float(p["coef_aversion"]),
+        timing="openspiel", node_moves=_node_moves(ring, ring, horizon, moves),
+    )
+    return game, game.default_params
+
+
 def _lin_quad(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     """``mean_field_lin_quad``: a ring, OpenSpiel's CDF-binned noise, and the node
     reward ``dt/2 (-m^2 + 2 q m (m_t - x) - kappa (m_t - x)^2)`` with the move
@@ -243,14 +286,11 @@ def _lin_quad(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     moves = np.arange(-side, side + 1, dtype=np.float64)
     sigma = float(p["volatility"])
     positions = np.arange(size)
-    land = np.mod(positions[:, None] + np.round(moves * dt)[None], size).astype(int)
+    land = np.mod(positions[:, None] + np.round(moves * dt)[None], size)
     noisy = np.mod(np.round(positions[:, None] + moves[None] * np.sqrt(dt) * sigma), size)
-    first = first_actions(
-        positions, np.ones(land.shape, bool), land, noisy.astype(int), horizon, side
-    )
     game.configure(
         sigma=sigma, rho=0.0, common_noise=False, dt=dt, boundary="wrap", noise="cdf",
-        timing="openspiel", node_moves=np.where(first >= 0, moves[np.maximum(first, 0)], 0.0),
+        timing="openspiel", node_moves=_node_moves(land, noisy, horizon, moves),
         action_cost=dt / 2, cross_cost=float(p["cross_q"]) * dt, kappa=float(p["kappa"]) * dt,
         terminal="after", terminal_cost=0.0,
     )
@@ -264,6 +304,7 @@ BUILDERS: dict[str, Callable[[str, dict[str, Any]], tuple[MeanFieldGame, Any]]] 
     "mfg_crowd_modelling_2d": _crowd_2d,
     **{setting: _crowd_2d for setting in CROWD_2D_SETTINGS},
     "mean_field_lin_quad": _lin_quad,
+    "python_mfg_periodic_aversion": _periodic_aversion,
 }
 
 
