@@ -313,6 +313,33 @@ class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
         return NPlayerEnv(self, num_agents), self.default_params if params is None else params
 
 
+class MultiPopulationGame(MeanFieldGame):
+    """``num_populations`` populations sharing ``num_cells`` cells and the actions.
+
+    An individual never changes population, so the game is a mean-field game
+    over the states ``p * num_cells + x`` (population ``p`` in cell ``x``): the
+    distribution stacks the populations' distributions, each summing to 1 (the
+    whole sums to ``num_populations``), a policy table stacks their tables, and
+    ``reward_table`` sees every population's distribution (:meth:`by_population`).
+    Everything exact on :class:`MeanFieldGame` (pushforward, values, best
+    responses) then runs for every population at once; summed over states,
+    exploitability is the sum over populations (OpenSpiel's ``NashConv``), and
+    ``omnigym.agents.mean_field.exact.exploitability_by_population`` splits it.
+    Subclasses set ``num_populations`` and ``num_cells`` (``num_states`` follows).
+    """
+
+    num_populations: int
+    num_cells: int
+
+    @property
+    def num_states(self) -> int:
+        return self.num_populations * self.num_cells
+
+    def by_population(self, values: jax.Array) -> jax.Array:
+        """A per-state array ``(K * C, ...)`` as ``(K, C, ...)``."""
+        return values.reshape(self.num_populations, self.num_cells, *values.shape[1:])
+
+
 def pushforward(
     distribution: jax.Array, policy: jax.Array, kernel: tuple[jax.Array, jax.Array]
 ) -> jax.Array:

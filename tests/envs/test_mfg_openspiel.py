@@ -20,12 +20,14 @@ import numpy as np
 import pyspiel
 import pytest
 from open_spiel.python import policy as policy_std
-from open_spiel.python.mfg.algorithms import distribution, nash_conv
+from open_spiel.python.mfg.algorithms import distribution, nash_conv, policy_value
 from open_spiel.python.mfg.games import (  # noqa: F401  (registers the Python games)
+    crowd_avoidance,
     crowd_modelling,
     factory,
     linear_quadratic,
     periodic_aversion,
+    predator_prey,
 )
 
 from omnigym.agents.mean_field import exact
@@ -60,6 +62,13 @@ CASES = [
         "size": 11, "horizon": 8, "n_actions_per_side": 3, "dt": 0.05, "volatility": 0.8,
         "coef_aversion": 0.5, "xmin": -0.5, "xmax": 1.5,
     }),
+    ("python_mfg_predator_prey", {}),
+    ("python_mfg_predator_prey", {**predator_prey.FOUR_POPULATIONS, "geometry": 1, "horizon": 6}),
+    ("python_mfg_crowd_avoidance", {}),
+    ("python_mfg_crowd_avoidance", {
+        "geometry": 1, "proba_noise": 0.3, "coef_congestion": 1.5, "coef_target": 2.0,
+        "congestion_matrix": "0.5 1 2 0.25", "horizon": 6,
+    }),
 ]
 
 
@@ -70,37 +79,49 @@ def load_openspiel(name, params):
     return pyspiel.load_game(name, params)
 
 
-def cell_index(game):
-    """Our state index of OpenSpiel's cell ``(x,)`` or ``(x, y)``."""
+DECISION = re.compile(r"\(([-\d, ]+)\)$")  # "(x, t)", "(x, y, t)"
+MOVED = re.compile(r"\(([-\d, ]+)\)_a$")
+DECISION_POP = re.compile(r"\(pop=(\d+), t=(\d+), pos=\[(\d+) (\d+)\]\)$")
+MOVED_POP = re.compile(r"\(pop=(\d+), t=(\d+)_a, pos=\[(\d+) (\d+)\]\)$")
+
+
+def state_index(game, text, pattern, pattern_pop):
+    """Our state index and the time of an OpenSpiel state string (None if it does not match)."""
+    match = pattern_pop.match(text)
+    if match:
+        pop, t, x, y = (int(v) for v in match.groups())
+        return pop * game.num_cells + x * game.size + y, t
+    match = pattern.match(text)
+    if not match:
+        return None
+    *cell, t = (int(v) for v in match.group(1).split(","))
     height = getattr(game, "height", 1)
-    return lambda cell: cell[0] * height + (cell[1] if len(cell) > 1 else 0)
+    return cell[0] * height + (cell[1] if len(cell) > 1 else 0), t
 
 
 class TablePolicy(policy_std.Policy):
     """Our ``(T, S, A)`` table as an OpenSpiel policy (over OpenSpiel's legal actions)."""
 
-    def __init__(self, game_os, table, index):
-        super().__init__(game_os, [0])
-        self.table, self.index = np.asarray(table, np.float64), index
+    def __init__(self, game_os, game, table):
+        super().__init__(game_os, list(range(game_os.num_players())))
+        self.game, self.table = game, np.asarray(table, np.float64)
 
     def action_probabilities(self, state, player_id=None):
-        *cell, t = (int(v) for v in re.match(r"\(([-\d, ]+)\)$", str(state)).group(1).split(","))
-        row = self.table[t, self.index(cell)]
+        index, t = state_index(self.game, str(state), DECISION, DECISION_POP)
+        row = self.table[t, index]
         legal = state.legal_actions()
         total = sum(row[a] for a in legal)
         return {a: row[a] / total for a in legal}
 
 
-def openspiel_flow(game_os, policy, index, num_states, horizon):
+def openspiel_flow(game_os, policy, game):
     """OpenSpiel's distribution at t = 1..T as arrays over our state indices."""
     mass = distribution.DistributionPolicy(game_os, policy).distribution
-    flow = np.zeros((horizon, num_states))
+    flow = np.zeros((game.horizon, game.num_states))
     for key, value in mass.items():
-        match = re.match(r"\(([-\d, ]+)\)_a$", key)
-        if match:
-            *cell, t = (int(v) for v in match.group(1).split(","))
-            if t >= 1:
-                flow[t - 1, index(cell)] += value
+        found = state_index(game, key, MOVED, MOVED_POP)
+        if found and found[1] >= 1:
+            flow[found[1] - 1, found[0]] += value
     return flow
 
 
@@ -122,14 +143,39 @@ def compare(name, params, policy):
     table = jnp.asarray(policies(game)[policy], float_dtype())
     path = exact.tabular_rollout(jax.random.key(0), game, game_params, table)
     ours_flow = np.concatenate([path.states.distribution[1:], path.final.distribution[None]])
-    index = cell_index(game)
-    policy_os = TablePolicy(game_os, table, index)
-    theirs_flow = openspiel_flow(game_os, policy_os, index, game.num_states, game.horizon)
+    policy_os = TablePolicy(game_os, game, table)
+    theirs_flow = openspiel_flow(game_os, policy_os, game)
     return {
         "flow_error": float(np.max(np.abs(ours_flow - theirs_flow))),
         "ours": float(exact.exploitability_of_path(game, game_params, path)),
         "theirs": float(nash_conv.NashConv(game_os, policy_os).nash_conv()),
     }
+
+
+POPULATION_CASES = [case for case in CASES if "predator" in case[0] or "avoidance" in case[0]]
+
+
+@pytest.mark.parametrize("name, params", POPULATION_CASES, ids=[n for n, _ in POPULATION_CASES])
+def test_multi_population_values_and_exploitability_per_population(name, params):
+    """Each population's value of the policy (OpenSpiel's ``PolicyValue`` at its
+    root, which reads its t = 0 quirk: ``first_densities``) and its share of
+    the NashConv (best response minus value, per root)."""
+    game, game_params = from_openspiel(name, **params)
+    game_os = load_openspiel(name, params)
+    table = jnp.asarray(policies(game)["random"], float_dtype())
+    path = exact.tabular_rollout(jax.random.key(0), game, game_params, table)
+    v_pi, _ = exact.policy_values(game, game_params, path)
+    ours = game.by_population(path.states.distribution[0] * v_pi[0]).sum(-1)
+    policy_os = TablePolicy(game_os, game, table)
+    flow = distribution.DistributionPolicy(game_os, policy_os)
+    values = policy_value.PolicyValue(game_os, flow, policy_os)
+    conv = nash_conv.NashConv(game_os, policy_os)
+    roots = game_os.new_initial_states()
+    np.testing.assert_allclose(ours, [values.eval_state(r) for r in roots], rtol=RTOL, atol=RTOL)
+    gaps = np.array(conv.br_values()) - np.array([values.eval_state(r) for r in roots])
+    by_population = exact.exploitability_by_population(game, game_params, path)
+    np.testing.assert_allclose(by_population, gaps, rtol=RTOL, atol=RTOL)
+    assert float(by_population.sum()) == pytest.approx(conv.nash_conv(), rel=RTOL)
 
 
 @pytest.mark.parametrize("policy", ["uniform", "random"])
@@ -183,6 +229,10 @@ def test_our_default_timing_gives_the_same_flow_and_a_different_value():
         ("mean_field_lin_quad", {"mean_revert": 0.5}, "mean_revert"),
         ("mean_field_lin_quad", {"n_actions_per_side": 0}, "n_actions_per_side"),
         ("python_mfg_periodic_aversion", {"xmax": -1.0}, "xmax"),
+        ("python_mfg_predator_prey", {"players": 4}, "reward_matrix"),
+        ("python_mfg_predator_prey", {"size": 6}, "init_distrib"),
+        ("python_mfg_predator_prey", {"geometry": 2}, "geometry"),
+        ("python_mfg_crowd_avoidance", {"players": 3}, "exactly 2"),
     ],
 )
 def test_bad_names_and_parameters_are_clear_errors(name, params, match):

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from omnigym.core.mean_field import MeanFieldGame, PopulationState
+from omnigym.core.mean_field import MeanFieldGame, MultiPopulationGame, PopulationState
 
 #: ``policy_fn(carry, public_obs, state) -> (carry, policy_table)``
 PolicyFn = Callable[[Any, jax.Array, PopulationState], tuple[Any, jax.Array]]
@@ -121,6 +121,17 @@ def exploitability_of_path(game: MeanFieldGame, params: Any, path: MeanFieldPath
     v_br, _ = best_response(game, params, path, gamma)
     mu0 = path.states.distribution[0]
     return jnp.dot(mu0, v_br[0] - v_pi[0])
+
+
+def exploitability_by_population(
+    game: MultiPopulationGame, params: Any, path: MeanFieldPath, gamma=1.0
+) -> jax.Array:
+    """``(K,)``: each population's ``sum_x mu_0^p(x) (V_BR^p(x) - V_pi^p(x))`` on one
+    path; their sum is :func:`exploitability_of_path` (OpenSpiel's ``NashConv``)."""
+    v_pi, _ = policy_values(game, params, path, gamma)
+    v_br, _ = best_response(game, params, path, gamma)
+    gap = path.states.distribution[0] * (v_br[0] - v_pi[0])
+    return game.by_population(gap).sum(-1)
 
 
 def exploitability(

@@ -10,10 +10,12 @@ from omnigym.envs.mfg.linear_quadratic import (
 from omnigym.envs.mfg.macro import Macroeconomy, MacroParams, make_macro
 from omnigym.envs.mfg.openspiel import from_openspiel
 from omnigym.envs.mfg.periodic_aversion import PeriodicAversion, PeriodicAversionParams
+from omnigym.envs.mfg.populations import GridPopulations, PopulationsParams
 
 __all__ = [
-    "BeachBar", "BeachBarParams", "CrowdModelling", "CrowdParams", "LinearQuadratic",
+    "BeachBar", "BeachBarParams", "CrowdModelling", "CrowdParams", "GridPopulations",
+    "LinearQuadratic",
     "LinearQuadraticParams", "Macroeconomy", "MacroParams", "PeriodicAversion",
-    "PeriodicAversionParams", "four_rooms_walls",
+    "PeriodicAversionParams", "PopulationsParams", "four_rooms_walls",
     "from_openspiel", "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
 ]

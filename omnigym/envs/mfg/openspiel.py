@@ -26,6 +26,7 @@ from omnigym.envs.mfg.crowd import CrowdModelling
 from omnigym.envs.mfg.linear_quadratic import LinearQuadratic
 from omnigym.envs.mfg.openspiel_order import first_actions
 from omnigym.envs.mfg.periodic_aversion import PeriodicAversion
+from omnigym.envs.mfg.populations import GridPopulations
 
 CROWD_1D_DEFAULTS = {"size": 10, "horizon": 10}
 CROWD_2D_DEFAULTS = {
@@ -124,6 +125,32 @@ PERIODIC_AVERSION_DEFAULTS = {
     "volatility": 1.0,
     "coef_aversion": 1.0,
 }
+PREDATOR_PREY_DEFAULTS = {
+    "size": 5,
+    "horizon": 10,
+    "players": 3,
+    "reward_matrix": "0 -1 1 1 0 -1 -1 1 0",
+    "geometry": 0,
+    "init_distrib": None,  # OpenSpiel's: one corner cell per population
+    "noise_probability": 0.8,
+    "congestion_coeff": 1.0,
+}
+CROWD_AVOIDANCE_DEFAULTS = {
+    "size": 7,
+    "horizon": 10,
+    "players": 2,
+    "congestion_matrix": "0 1 1 0",
+    "geometry": 0,
+    "init_distrib": None,  # OpenSpiel's: 0.4, 0.4, 0.2 over three cells per population
+    "proba_noise": 0.5,
+    "coef_congestion": 0.0,
+    "forbidden_states": _maze([
+        "#######", "#  #  #", "#     #", "#  #  #", "#     #", "#  #  #", "#######",
+    ]),
+    "coef_target": 1.0,
+}
+#: Crowd avoidance's fixed targets (x, y), one per population.
+CROWD_AVOIDANCE_TARGETS = ((5, 3), (1, 3))
 #: OpenSpiel's factory settings of the 2-D crowd game.
 CROWD_2D_SETTINGS = {
     "crowd_modelling_2d_10x10": {},
@@ -297,6 +324,92 @@ def _lin_quad(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     return game, game.default_params
 
 
+def _numbers(text: Any, key: str, count: int) -> np.ndarray:
+    """OpenSpiel's space-separated numbers (``"0 -1 1 ..."``), ``count`` of them."""
+    try:
+        values = np.array([float(v) for v in str(text).split()], np.float64)
+    except ValueError:
+        raise ValueError(f"{key}: expected space-separated numbers, got {text!r}.") from None
+    if len(values) != count:
+        raise ValueError(f"{key}: expected {count} numbers, got {len(values)}.")
+    return values
+
+
+#: OpenSpiel's default ``init_distrib`` of each game (its grid size and
+#: populations), as ``{i: mass}`` per population, ``i = row * size + column``
+#: in the population's block of the flat vector.
+DEFAULT_INITIAL = {
+    "python_mfg_predator_prey": (5, ({0: 1.0}, {4: 1.0}, {20: 1.0})),
+    "python_mfg_crowd_avoidance": (7, ({15: 0.4, 16: 0.4, 29: 0.2}, {19: 0.2, 32: 0.4, 33: 0.4})),
+}
+#: ``init_distrib`` of the factory's four-population predator-prey setting.
+PREDATOR_PREY_FOUR = ({0: 1.0}, {20: 1.0}, {24: 1.0}, {4: 1.0})
+
+
+def _flat_initial(blocks: tuple[dict[int, float], ...], cells: int) -> np.ndarray:
+    flat = np.zeros((len(blocks), cells))
+    for p, block in enumerate(blocks):
+        for i, mass in block.items():
+            flat[p, i] = mass
+    return flat.reshape(-1)
+
+
+def _populations(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
+    """``python_mfg_predator_prey`` and ``python_mfg_crowd_avoidance`` (see
+    :mod:`omnigym.envs.mfg.populations`), and the factory's predator-prey settings."""
+    if name == "predator_prey_5x5x4":
+        four = {"horizon": 20, "players": 4, "reward_matrix": "0 1 0 -1 -1 0 1 0 0 -1 0 1 1 0 -1 0",
+                "init_distrib": " ".join(str(v) for v in _flat_initial(PREDATOR_PREY_FOUR, 25))}
+        given, name = {**four, **given}, "python_mfg_predator_prey"
+    elif name == "predator_prey_5x5x3":
+        name = "python_mfg_predator_prey"
+    avoidance = name == "python_mfg_crowd_avoidance"
+    p = _checked(name, given, CROWD_AVOIDANCE_DEFAULTS if avoidance else PREDATOR_PREY_DEFAULTS)
+    size, horizon, players = int(p["size"]), int(p["horizon"]), int(p["players"])
+    if avoidance and players != 2:
+        raise ValueError(f"players: OpenSpiel's crowd avoidance has exactly 2 populations, got {players}.")
+    matrix_key = "congestion_matrix" if avoidance else "reward_matrix"
+    matrix = _numbers(p[matrix_key], matrix_key, players**2).reshape(players, players)
+    cells = size * size
+    if p["init_distrib"] is None:
+        default_size, blocks = DEFAULT_INITIAL[name]
+        if (size, players) != (default_size, len(blocks)):
+            raise ValueError(
+                f"init_distrib: OpenSpiel's default is for a {default_size}x{default_size} grid and "
+                f"{len(blocks)} populations; pass init_distrib for size {size}, {players} players."
+            )
+        flat = _flat_initial(blocks, cells)
+    elif str(p["init_distrib"]).strip() == "":  # OpenSpiel: uniform
+        flat = np.full(players * cells, 1.0 / cells)
+    else:
+        flat = _numbers(p["init_distrib"], "init_distrib", players * cells)
+    # Population p's block: flat index i is the cell (i % size, i // size) ...
+    ours = np.array([(i % size) * size + i // size for i in range(cells)])
+    initial = np.zeros((players, cells))
+    initial[:, ours] = flat.reshape(players, cells)
+    # ... while its rewards at t = 0 read population q at (x, y) from q + K (y + size x).
+    x, y = np.divmod(np.arange(cells), size)  # our cell index is x * size + y
+    first = flat[np.arange(players)[:, None] + players * (y + size * x)[None]]
+    geometry = {0: "square", 1: "torus"}.get(int(p["geometry"]))
+    if geometry is None:
+        raise ValueError(f"geometry: expected 0 (square) or 1 (torus), got {p['geometry']}.")
+    walls = tuple(_cells(p["forbidden_states"], "forbidden_states", size)) if avoidance else ()
+    game = GridPopulations(size, horizon, players, geometry, walls)
+    if avoidance:
+        targets = np.array([x * size + y for x, y in CROWD_AVOIDANCE_TARGETS])
+        rewards = dict(
+            noise=float(p["proba_noise"]), aversion=0.0, bonus=float(p["coef_target"]),
+            interaction=-float(p["coef_congestion"]) * matrix, targets=targets,
+        )
+    else:
+        rewards = dict(
+            noise=float(p["noise_probability"]), aversion=float(p["congestion_coeff"]),
+            interaction=matrix, targets=np.full(players, -1),
+        )
+    game.configure(initial_distributions=initial, first_densities=first, **rewards)
+    return game, game.default_params
+
+
 #: Every supported OpenSpiel name (and factory setting) and what builds it.
 BUILDERS: dict[str, Callable[[str, dict[str, Any]], tuple[MeanFieldGame, Any]]] = {
     "python_mfg_crowd_modelling": _crowd_1d,
@@ -305,6 +418,10 @@ BUILDERS: dict[str, Callable[[str, dict[str, Any]], tuple[MeanFieldGame, Any]]] 
     **{setting: _crowd_2d for setting in CROWD_2D_SETTINGS},
     "mean_field_lin_quad": _lin_quad,
     "python_mfg_periodic_aversion": _periodic_aversion,
+    "python_mfg_predator_prey": _populations,
+    "python_mfg_crowd_avoidance": _populations,
+    "predator_prey_5x5x3": _populations,
+    "predator_prey_5x5x4": _populations,
 }
 
 
