@@ -14,7 +14,7 @@ from omnigym.core.registry import make_multi_agent
 from omnigym.core.spaces import contains
 
 EPISODE_STEPS = 12
-PLAYERS = 4
+PLAYERS = 6  # a multiple of every registered game's number of populations
 
 
 def players(env_id: str) -> int | None:
@@ -71,17 +71,19 @@ def test_jitted_episode_is_finite_and_in_space(env_and_params):
 def test_seed_determinism_and_vmap(env_and_params):
     env, params = env_and_params
 
-    def run(seed):
-        obs, state = env.reset(jax.random.key(seed), params)
+    def run(seed):  # the seed draws the whole episode (some games start everyone in one cell)
+        key_reset, key_step = jax.random.split(jax.random.key(seed))
+        obs, state = env.reset(key_reset, params)
         actions = random_actions(env, params, jax.random.key(7))
-        return obs, env.step(jax.random.key(8), state, actions, params)[:3]
+        return obs, env.step(key_step, state, actions, params)[:3]
 
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(run(1)), jax.device_get(run(1)))
     differs = jax.tree.map(lambda a, b: not np.array_equal(a, b), run(1), run(2))
     assert any(jax.tree.leaves(differs)), "different seeds should give different episodes"
     batched_obs, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 3), params)
     single_obs, _ = env.reset(jax.random.split(jax.random.key(0), 3)[1], params)
-    jax.tree.map(lambda b, s: np.testing.assert_array_equal(b[1], s), batched_obs, single_obs)
+    # vmap may reorder a reduction (a mean over the histogram): equal to float32 rounding
+    jax.tree.map(lambda b, s: np.testing.assert_allclose(b[1], s, rtol=1e-6), batched_obs, single_obs)
 
 
 def test_bad_actions_are_clear_errors(env_and_params):

@@ -301,11 +301,12 @@ class MeanFieldGame(ConfigEquality, Generic[TEnvParams]):
 
     # -------------------------------------------------------------------- views
     def representative_agent(
-        self, population_policy: Any = None, params: Any = None
+        self, population_policy: Any = None, params: Any = None, population: int | None = None
     ) -> tuple["RepresentativeAgentEnv", "RepresentativeParams"]:
         """The single-agent view: ``(env, params)``; the population plays
-        ``population_policy`` (a ``(T, S, A)`` or ``(S, A)`` table, uniform if None)."""
-        env = RepresentativeAgentEnv(self)
+        ``population_policy`` (a ``(T, S, A)`` or ``(S, A)`` table, uniform if None);
+        ``population`` picks the individual's in a multi-population game."""
+        env = RepresentativeAgentEnv(self, population)
         return env, env.make_params(population_policy, params)
 
     def n_player(self, num_agents: int, params: Any = None) -> tuple["NPlayerEnv", Any]:
@@ -402,6 +403,22 @@ def sample_successor(
     return next_index[individual, action, atom].astype(jnp.int32)
 
 
+def state_populations(game: MeanFieldGame) -> np.ndarray:
+    """``(S,)``: the population of each individual state (all 0 with one population)."""
+    cells = getattr(game, "num_cells", game.num_states)
+    return np.arange(game.num_states) // cells
+
+
+def start_logits(game: MeanFieldGame, distribution: jax.Array, population: Any) -> jax.Array:
+    """Logits of an individual's start state: ``distribution`` within ``population``'s
+    states (``None``: every state, so a population in proportion to its mass)."""
+    logits = jnp.log(distribution)
+    if population is None:
+        return logits
+    inside = jnp.asarray(state_populations(game)) == population
+    return jnp.where(inside, logits, -jnp.inf)
+
+
 # ---------------------------------------------------------------------------
 # The representative-agent view
 # ---------------------------------------------------------------------------
@@ -426,16 +443,22 @@ class RepresentativeAgentEnv(Environment[RepresentativeState, RepresentativePara
     The population moves by the exact pushforward, the individual by a draw
     from the same kernel. The observation is the individual's state features,
     the public observation and ``t/T``; the reward is ``r_t[s, a]`` (plus the
-    terminal reward on the last step). The episode terminates at ``T``.
+    terminal reward on the last step). The episode terminates at ``T``. In a
+    :class:`MultiPopulationGame` the individual belongs to ``population``
+    (``None``: a population drawn uniformly at each reset).
     """
 
-    def __init__(self, game: MeanFieldGame):
-        self.game = game
-        self.config = (game,)
+    def __init__(self, game: MeanFieldGame, population: int | None = None):
+        k = getattr(game, "num_populations", 1)
+        if population is not None and not 0 <= population < k:
+            raise ValueError(f"population: expected one of 0..{k - 1}, got {population}.")
+        self.game, self.population = game, population
+        self.config = (game, population)
 
     @property
     def name(self) -> str:
-        return f"{self.game.name}-RepresentativeAgent"
+        suffix = "" if self.population is None else f"-Population{self.population}"
+        return f"{self.game.name}-RepresentativeAgent{suffix}"
 
     @property
     def num_actions(self) -> int:
@@ -463,7 +486,8 @@ class RepresentativeAgentEnv(Environment[RepresentativeState, RepresentativePara
     def reset_env(self, key: jax.Array, params: RepresentativeParams):
         key_pop, key_ind = jax.random.split(key)
         population = self.game.initial_state(key_pop, params.game)
-        individual = jax.random.categorical(key_ind, jnp.log(population.distribution))
+        logits = start_logits(self.game, population.distribution, self.population)
+        individual = jax.random.categorical(key_ind, logits)
         state = RepresentativeState(individual.astype(jnp.int32), population)
         return individual_observation(self.game, state.individual, population, params.game), state
 
@@ -504,14 +528,23 @@ class NPlayerEnv(MultiAgentEnvironment[NPlayerState, Any]):
     Each agent's action moves it by a draw from the game's kernel, evaluated
     at the empirical distribution; rewards come from the game's reward table
     at the empirical distributions before and after the step. As ``N`` grows
-    the empirical distribution converges to the exact pushforward.
+    the empirical distribution converges to the exact pushforward. In a
+    :class:`MultiPopulationGame` agent ``i`` belongs to population ``i % K``
+    and each population's histogram is over its own ``N / K`` agents.
     """
 
     def __init__(self, game: MeanFieldGame, num_agents: int):
         if num_agents < 1:
             raise ValueError(f"num_agents: expected at least 1, got {num_agents}.")
+        k = getattr(game, "num_populations", 1)
+        if num_agents % k:
+            raise ValueError(
+                f"num_agents: {game.name} has {k} populations; expected a multiple of {k} "
+                f"(the same number of agents in each), got {num_agents}."
+            )
         self.game = game
         self.num_agents = int(num_agents)
+        self.populations = np.arange(self.num_agents) % k
         self.agents = tuple(f"agent_{i}" for i in range(self.num_agents))
         self.config = (game, self.num_agents)
 
@@ -531,7 +564,7 @@ class NPlayerEnv(MultiAgentEnvironment[NPlayerState, Any]):
 
     def histogram(self, individuals: jax.Array) -> jax.Array:
         counts = jnp.zeros(self.game.num_states, jnp.float32).at[individuals].add(1.0)
-        return counts / self.num_agents
+        return counts * getattr(self.game, "num_populations", 1) / self.num_agents
 
     def _observations(self, state: NPlayerState, params: Any) -> dict[str, jax.Array]:
         obs = jax.vmap(lambda s: individual_observation(self.game, s, state.population, params))(
@@ -542,9 +575,10 @@ class NPlayerEnv(MultiAgentEnvironment[NPlayerState, Any]):
     def reset_env(self, key: jax.Array, params: Any):
         key_pop, key_ind = jax.random.split(key)
         population = self.game.initial_state(key_pop, params)
-        individuals = jax.random.categorical(
-            key_ind, jnp.log(population.distribution), shape=(self.num_agents,)
-        ).astype(jnp.int32)
+        logits = jax.vmap(lambda p: start_logits(self.game, population.distribution, p))(
+            jnp.asarray(self.populations)
+        )
+        individuals = jax.random.categorical(key_ind, logits).astype(jnp.int32)
         population = population.replace(distribution=self.histogram(individuals))
         state = NPlayerState(individuals, population)
         return self._observations(state, params), state

@@ -58,6 +58,10 @@ MEAN_FIELD_GAMES = (
      "Crowd modelling: 1-D ring (default), 2-D torus or four rooms, as in OpenSpiel."),
     ("MFG-Macro-v0", "make_macro", 128,
      "Heterogeneous-agent macroeconomy: wealth x income grid, TFP shocks, prices."),
+    ("MFG-PredatorPrey-v0", "make_predator_prey", 10,
+     "Three populations chasing each other on a 5x5 grid (OpenSpiel's predator-prey)."),
+    ("MFG-CrowdAvoidance-v0", "make_crowd_avoidance", 10,
+     "Two populations crossing a 7x7 room to opposite targets (OpenSpiel's crowd avoidance)."),
 )
 for _id, _factory, _horizon, _description in MEAN_FIELD_GAMES:
     register(

@@ -7,9 +7,10 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import omnigym
 
-#: PD-NCA (a small dish) and the N-player view of each mean-field game.
+#: PD-NCA (a small dish) and the N-player view of each mean-field game (6 players: a
+#: multiple of every game's number of populations).
 CASES = [("PDNCA-v0", dict(height=16, width=16))] + [
-    (i, dict(num_agents=3)) for i in omnigym.list_envs() if omnigym.spec(i).kind == "mean_field"
+    (i, dict(num_agents=6)) for i in omnigym.list_envs() if omnigym.spec(i).kind == "mean_field"
 ]
 
 

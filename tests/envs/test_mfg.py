@@ -248,3 +248,28 @@ def test_linear_quadratic_uniform_exploitability_is_mfaxs():
     values = jax.vmap(lambda p: exact.exploitability_of_path(game, params, p, 0.99))(paths)
     assert set(np.asarray(paths.final.noise[:, 0]).tolist()) == {-1.0, 1.0}
     np.testing.assert_allclose(values, 2281.03, rtol=1e-5)
+
+
+def test_multi_population_views_keep_each_individual_in_its_population():
+    """The representative agent of population p starts in p's states; the N-player
+    view puts agent i in population i % K and normalises each population's
+    histogram over its own agents; a number of agents that does not split evenly
+    is a clear error."""
+    from omnigym.core.mean_field import NPlayerEnv, state_populations
+
+    game, params = omnigym.make("MFG-PredatorPrey-v0")
+    populations = state_populations(game)
+    for population in range(game.num_populations):
+        env, env_params = game.representative_agent(population=population)
+        starts = jax.vmap(lambda k: env.reset(k, env_params)[1].individual)(
+            jax.random.split(jax.random.key(0), 16)
+        )
+        assert set(populations[np.asarray(starts)]) == {population}
+    players = NPlayerEnv(game, 6)
+    _, state = players.reset(jax.random.key(0), params)
+    np.testing.assert_array_equal(populations[np.asarray(state.individuals)], np.arange(6) % 3)
+    np.testing.assert_allclose(game.by_population(state.population.distribution).sum(-1), 1.0)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        NPlayerEnv(game, 4)
+    with pytest.raises(ValueError, match="population"):
+        game.representative_agent(population=3)

@@ -8,7 +8,7 @@ from omnigym.envs.mfg.linear_quadratic import (
     make_linear_quadratic,
 )
 from omnigym.envs.mfg.macro import Macroeconomy, MacroParams, make_macro
-from omnigym.envs.mfg.openspiel import from_openspiel
+from omnigym.envs.mfg.openspiel import from_openspiel, make_crowd_avoidance, make_predator_prey
 from omnigym.envs.mfg.periodic_aversion import PeriodicAversion, PeriodicAversionParams
 from omnigym.envs.mfg.populations import GridPopulations, PopulationsParams
 
@@ -17,5 +17,6 @@ __all__ = [
     "LinearQuadratic",
     "LinearQuadraticParams", "Macroeconomy", "MacroParams", "PeriodicAversion",
     "PeriodicAversionParams", "PopulationsParams", "four_rooms_walls",
-    "from_openspiel", "make_beach_bar", "make_crowd", "make_linear_quadratic", "make_macro",
+    "from_openspiel", "make_beach_bar", "make_crowd", "make_crowd_avoidance",
+    "make_linear_quadratic", "make_macro", "make_predator_prey",
 ]

@@ -357,6 +357,13 @@ def _flat_initial(blocks: tuple[dict[int, float], ...], cells: int) -> np.ndarra
 def _populations(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
     """``python_mfg_predator_prey`` and ``python_mfg_crowd_avoidance`` (see
     :mod:`omnigym.envs.mfg.populations`), and the factory's predator-prey settings."""
+    game, fields = _population_game(name, given)
+    game.configure(**fields)
+    return game, game.default_params
+
+
+def _population_game(name: str, given: dict[str, Any]) -> tuple[GridPopulations, dict[str, Any]]:
+    """The grid and the parameter fields of a multi-population OpenSpiel game."""
     if name == "predator_prey_5x5x4":
         four = {"horizon": 20, "players": 4, "reward_matrix": "0 1 0 -1 -1 0 1 0 0 -1 0 1 1 0 -1 0",
                 "init_distrib": " ".join(str(v) for v in _flat_initial(PREDATOR_PREY_FOUR, 25))}
@@ -406,8 +413,25 @@ def _populations(name: str, given: dict[str, Any]) -> tuple[MeanFieldGame, Any]:
             noise=float(p["noise_probability"]), aversion=float(p["congestion_coeff"]),
             interaction=matrix, targets=np.full(players, -1),
         )
-    game.configure(initial_distributions=initial, first_densities=first, **rewards)
-    return game, game.default_params
+    return game, dict(initial_distributions=initial, first_densities=first, **rewards)
+
+
+def make_predator_prey(**params: Any) -> GridPopulations:
+    """``MFG-PredatorPrey-v0``: OpenSpiel's three-population predator-prey (5x5
+    square, horizon 10), with rewards at t = 0 reading the initial distributions
+    (``from_openspiel`` keeps OpenSpiel's other layout there). Keywords override
+    :class:`~omnigym.envs.mfg.populations.PopulationsParams` fields."""
+    game, fields = _population_game("python_mfg_predator_prey", {})
+    return game.configure(**{**fields, "first_densities": None, **params})
+
+
+def make_crowd_avoidance(**params: Any) -> GridPopulations:
+    """``MFG-CrowdAvoidance-v0``: OpenSpiel's two populations crossing a 7x7 room
+    with walls to targets on either side (as :func:`make_predator_prey`, rewards
+    at t = 0 read the initial distributions). Keywords override
+    :class:`~omnigym.envs.mfg.populations.PopulationsParams` fields."""
+    game, fields = _population_game("python_mfg_crowd_avoidance", {})
+    return game.configure(**{**fields, "first_densities": None, **params})
 
 
 #: Every supported OpenSpiel name (and factory setting) and what builds it.
