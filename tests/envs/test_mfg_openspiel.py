@@ -238,3 +238,14 @@ def test_our_default_timing_gives_the_same_flow_and_a_different_value():
 def test_bad_names_and_parameters_are_clear_errors(name, params, match):
     with pytest.raises(ValueError, match=match):
         from_openspiel(name, **params)
+
+
+def test_registered_ring_with_openspiel_timing_is_openspiels_game():
+    """``MFG-Crowd-v0`` with ``timing="openspiel"`` is ``python_mfg_crowd_modelling``."""
+    import omnigym
+
+    game, params = omnigym.make("MFG-Crowd-v0", timing="openspiel")
+    table = jnp.asarray(policies(game)["random"], float_dtype())
+    path = exact.tabular_rollout(jax.random.key(0), game, params, table)
+    ours = float(exact.exploitability_of_path(game, params, path))
+    assert ours == pytest.approx(compare("python_mfg_crowd_modelling", {}, "random")["theirs"], rel=RTOL)

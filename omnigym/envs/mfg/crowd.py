@@ -225,22 +225,25 @@ class CrowdModelling(MeanFieldGame):
 
 
 def make_crowd(
-    geometry: str = "ring", size: int | None = None, horizon: int | None = None, **params
+    geometry: str = "ring", size: int | None = None, horizon: int | None = None,
+    timing: str = "action", **params
 ) -> CrowdModelling:
     """``MFG-Crowd-v0``: ``geometry`` is "ring" (OpenSpiel's 1-D game, size 10,
     horizon 10), "torus" (``mfg_crowd_modelling_2d``, 10x10, horizon 10) or
     "four_rooms" (13x13, horizon 40, start in (1, 1), crowd-aversion reward only).
-    Other keywords override :class:`CrowdParams` fields."""
+    ``timing`` is when the move cost is charged (module doc; "openspiel" on the
+    ring of an even size is ``python_mfg_crowd_modelling`` exactly). Other
+    keywords override :class:`CrowdParams` fields."""
     if geometry == "ring":
-        game = CrowdModelling(size or 10, 1, horizon or 10)
+        game = CrowdModelling(size or 10, 1, horizon or 10, timing=timing)
     elif geometry == "torus":
-        game = CrowdModelling(size or 10, size or 10, horizon or 10)
+        game = CrowdModelling(size or 10, size or 10, horizon or 10, timing=timing)
     elif geometry == "four_rooms":
-        game = CrowdModelling(13, 13, horizon or 40, four_rooms_walls(size or 13))
+        game = CrowdModelling(13, 13, horizon or 40, four_rooms_walls(size or 13), timing=timing,
+                              initial_support=(1 * 13 + 1,))  # OpenSpiel starts in (1, 1)
         start = np.zeros(game.num_states, np.float32)
         start[game.index(1, 1)] = 1.0
         params = {"initial_distribution": start, "positional_weight": 0.0, "move_cost": 0.0, **params}
     else:
         raise ValueError(f"geometry: expected 'ring', 'torus' or 'four_rooms', got {geometry!r}.")
     return game.configure(**params)
-
