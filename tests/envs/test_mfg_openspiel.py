@@ -249,3 +249,32 @@ def test_registered_ring_with_openspiel_timing_is_openspiels_game():
     path = exact.tabular_rollout(jax.random.key(0), game, params, table)
     ours = float(exact.exploitability_of_path(game, params, path))
     assert ours == pytest.approx(compare("python_mfg_crowd_modelling", {}, "random")["theirs"], rel=RTOL)
+
+
+@pytest.mark.parametrize(
+    "name, env_id, env_kwargs, iterations",
+    [
+        ("python_mfg_crowd_modelling", "MFG-Crowd-v0", {"timing": "openspiel"}, 6),
+        ("python_mfg_predator_prey", "MFG-PredatorPrey-v0", {}, 2),
+    ],
+)
+def test_fictitious_play_follows_openspiels_iteration_by_iteration(name, env_id, env_kwargs, iterations):
+    """Our fictitious play is OpenSpiel's ``FictitiousPlay``: the same NashConv after
+    every iteration (on predator-prey the registered id's t = 0 rewards differ from
+    OpenSpiel's, which NashConv does not see)."""
+    from open_spiel.python.mfg.algorithms import fictitious_play as openspiel_fp
+
+    from omnigym.agents.mean_field import fictitious_play
+
+    game_os = pyspiel.load_game(name)
+    solver = openspiel_fp.FictitiousPlay(game_os)
+    theirs = []
+    for _ in range(iterations):
+        solver.iteration()
+        theirs.append(nash_conv.NashConv(game_os, solver.get_policy()).nash_conv())
+    config = fictitious_play.FictitiousPlayConfig(
+        env_id=env_id, env_kwargs=env_kwargs, num_iterations=iterations, num_paths=1,
+        eval_paths=1, eval_every=1,
+    )
+    _, metrics = jax.jit(fictitious_play.make_train(config))(jax.random.key(0))
+    np.testing.assert_allclose(np.asarray(metrics["exploitability"]), theirs, rtol=1e-4)
