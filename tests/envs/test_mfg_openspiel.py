@@ -312,3 +312,41 @@ def test_fictitious_play_follows_openspiels_iteration_by_iteration(name, env_id,
     )
     _, metrics = jax.jit(fictitious_play.make_train(config))(jax.random.key(0))
     np.testing.assert_allclose(np.asarray(metrics["exploitability"]), theirs, rtol=1e-4)
+
+
+def test_mirror_descent_is_openspiels_with_each_iteration_evaluating_the_last_policy():
+    """OpenSpiel's ``MirrorDescent`` evaluates an iteration's values with a
+    ``ProjectedPolicy`` that reads the cumulative table the same walk is updating,
+    so nodes reached late in the walk see a partly updated policy. Ours evaluates
+    the previous iteration's policy, as the algorithm states. With OpenSpiel's
+    policy frozen during each walk the two agree after every iteration; as
+    OpenSpiel ships it, after the first only."""
+    import copy
+
+    from open_spiel.python.mfg.algorithms import mirror_descent as openspiel_md
+
+    from omnigym.agents.mean_field import mirror_descent
+
+    game_os, iterations = pyspiel.load_game("python_mfg_crowd_modelling"), 3
+    shipped, frozen = openspiel_md.MirrorDescent(game_os, lr=1.0), openspiel_md.MirrorDescent(game_os, lr=1.0)
+    theirs, theirs_frozen = [], []
+    for _ in range(iterations):
+        shipped.iteration()
+        theirs.append(nash_conv.NashConv(game_os, shipped.get_policy()).nash_conv())
+        frozen._state_value = type(frozen._state_value)(game_os)
+        for root in frozen._root_states:
+            frozen.eval_state(root, 1.0)
+        policy = openspiel_md.ProjectedPolicy(
+            game_os, [0], copy.deepcopy(frozen._cumulative_state_value)
+        )
+        frozen._policy, frozen._distribution = policy, distribution.DistributionPolicy(game_os, policy)
+        theirs_frozen.append(nash_conv.NashConv(game_os, policy).nash_conv())
+    config = mirror_descent.MirrorDescentConfig(
+        env_id="MFG-Crowd-v0", env_kwargs={"timing": "openspiel"}, num_iterations=iterations,
+        num_paths=1, eval_paths=1, eval_every=1, learning_rate=1.0,
+    )
+    _, metrics = jax.jit(mirror_descent.make_train(config))(jax.random.key(0))
+    ours_curve = np.asarray(metrics["exploitability"])
+    np.testing.assert_allclose(ours_curve, theirs_frozen, rtol=1e-4)
+    assert ours_curve[0] == pytest.approx(theirs[0], rel=1e-4)
+    assert abs(ours_curve[1] - theirs[1]) > 0.1
