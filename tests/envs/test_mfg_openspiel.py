@@ -52,8 +52,12 @@ CASES = [
         "initial_distribution": "[0|4;1|1]", "initial_distribution_value": "[0.25;0.75]",
         "positional_reward": "[4|1;1|4]", "positional_reward_value": "[0.5;1.5]",
     }),
+    ("crowd_modelling_2d_10x10", {}),
+    ("crowd_modelling_2d_10x10", {"crowd_aversion_coef": 2.0, "horizon": 6}),
     ("crowd_modelling_2d_four_rooms", {}),
+    ("crowd_modelling_2d_four_rooms", {"horizon": 12, "noise_intensity": 0.7}),
     ("crowd_modelling_2d_maze", {}),
+    ("crowd_modelling_2d_maze", {"horizon": 20}),
     ("mean_field_lin_quad", {}),
     ("mean_field_lin_quad", {
         "size": 15, "horizon": 6, "n_actions_per_side": 2, "volatility": 1.5, "cross_q": 0.1,
@@ -66,6 +70,10 @@ CASES = [
     }),
     ("python_mfg_predator_prey", {}),
     ("python_mfg_predator_prey", {**predator_prey.FOUR_POPULATIONS, "geometry": 1, "horizon": 6}),
+    ("predator_prey_5x5x3", {}),
+    ("predator_prey_5x5x3", {"congestion_coeff": 0.5, "horizon": 5}),
+    ("predator_prey_5x5x4", {}),
+    ("predator_prey_5x5x4", {"noise_probability": 0.5, "horizon": 8}),
     ("python_mfg_crowd_avoidance", {}),
     ("python_mfg_crowd_avoidance", {
         "geometry": 1, "proba_noise": 0.3, "coef_congestion": 1.5, "coef_target": 2.0,
@@ -75,9 +83,9 @@ CASES = [
 
 
 def load_openspiel(name, params):
-    if name.startswith("crowd_modelling_2d_"):  # a factory setting of the 2-D game
-        setting = dict(factory.GAME_SETTINGS[name], **params)
-        return pyspiel.load_game("mfg_crowd_modelling_2d", setting)
+    if name.startswith(("crowd_modelling_2d_", "predator_prey_5x5")):  # a factory setting
+        game = "mfg_crowd_modelling_2d" if name.startswith("crowd") else "python_mfg_predator_prey"
+        return pyspiel.load_game(game, dict(factory.GAME_SETTINGS[name], **params))
     return pyspiel.load_game(name, params)
 
 
@@ -170,7 +178,9 @@ def compare(name, params, policy):
             "theirs": float(theirs_value)}
 
 
-POPULATION_CASES = [case for case in CASES if "predator" in case[0] or "avoidance" in case[0]]
+POPULATION_CASES = [
+    case for case in CASES if case[0] in ("python_mfg_predator_prey", "python_mfg_crowd_avoidance")
+]
 
 
 @pytest.mark.parametrize("name, params", POPULATION_CASES, ids=[n for n, _ in POPULATION_CASES])
@@ -196,11 +206,11 @@ def test_multi_population_values_and_exploitability_per_population(name, params)
     assert float(by_population.sum()) == pytest.approx(conv.nash_conv(), rel=RTOL)
 
 
-#: Every case with both policies, but the maze (OpenSpiel takes 10 s a NashConv there) with
-#: the uniform one: its game is ``mfg_crowd_modelling_2d``'s, checked with both.
+#: Every case with both policies, but the maze at its defaults (OpenSpiel takes 10 s a
+#: NashConv there) with the uniform one only.
 MATCH_CASES = [
     (name, params, policy) for name, params in CASES for policy in POLICIES
-    if not (name == "crowd_modelling_2d_maze" and policy == "random")
+    if not (name == "crowd_modelling_2d_maze" and not params and policy == "random")
 ]
 
 
