@@ -403,7 +403,7 @@ def _population_game(name: str, given: dict[str, Any]) -> tuple[GridPopulations,
     walls = tuple(_cells(p["forbidden_states"], "forbidden_states", size)) if avoidance else ()
     game = GridPopulations(size, horizon, players, geometry, walls)
     if avoidance:
-        targets = np.array([x * size + y for x, y in CROWD_AVOIDANCE_TARGETS])
+        targets = np.array([cx * size + cy for cx, cy in CROWD_AVOIDANCE_TARGETS])
         rewards = dict(
             noise=float(p["proba_noise"]), aversion=0.0, bonus=float(p["coef_target"]),
             interaction=-float(p["coef_congestion"]) * matrix, targets=targets,
