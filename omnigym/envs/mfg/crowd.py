@@ -43,12 +43,11 @@ from omnigym.core.mean_field import (
     check_distribution,
     check_nonnegative,
 )
-from omnigym.envs.mfg.openspiel_order import first_actions
+from omnigym.envs.mfg.openspiel_order import TIMINGS, first_actions
 
 MOVES_1D = ((-1, 0), (0, 0), (1, 0))
 MOVES_2D = ((0, -1), (-1, 0), (0, 0), (1, 0), (0, 1))
 NEUTRAL_1D, NEUTRAL_2D = 1, 2
-TIMINGS = ("action", "openspiel")
 
 
 def four_rooms_walls(size: int = 13) -> tuple[tuple[int, int], ...]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from omnigym.core.mean_field import MeanFieldGame, float_dtype
+from omnigym.core.mean_field import MeanFieldGame, PopulationState, float_dtype
+from omnigym.envs.mfg.openspiel_order import TIMINGS
 
 
 class LineGame(MeanFieldGame):
@@ -31,3 +35,19 @@ class LineGame(MeanFieldGame):
 
     def state_features(self, params) -> jax.Array:
         return (self.positions() / self.num_states)[:, None]
+
+    def check_timing(self, params: Any) -> None:
+        """``params.timing`` is known, and ``timing="openspiel"`` comes with the ``(T, S)``
+        ``node_moves`` its nodes are charged with."""
+        if params.timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {TIMINGS}, got {params.timing!r}.")
+        shape = (self.horizon, self.num_states)
+        if params.timing == "openspiel" and np.shape(params.node_moves) != shape:
+            raise ValueError(
+                f"node_moves: timing='openspiel' needs the {shape} moves the decision nodes are "
+                f"charged with (from_openspiel computes them), got {np.shape(params.node_moves)}."
+            )
+
+    def node_move(self, state: PopulationState, params: Any) -> jax.Array:
+        """``(S,)``: the move each decision node at ``state.time`` is charged with."""
+        return params.node_moves[jnp.minimum(state.time, self.horizon - 1)]

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from omnigym.core.mean_field import PopulationState, check_nonnegative
@@ -46,7 +45,6 @@ from omnigym.envs.mfg.line import LineGame
 TERMINALS = ("replace", "after")
 BOUNDARIES = ("clip", "wrap")
 NOISES = ("pdf", "cdf")
-TIMINGS = ("action", "openspiel")
 
 
 @struct.dataclass
@@ -95,18 +93,12 @@ class LinearQuadratic(LineGame):
         )
         if float(params.rho) > 1:
             raise ValueError(f"rho: expected a weight in [0, 1], got {params.rho}.")
-        for name, choices in (("terminal", TERMINALS), ("boundary", BOUNDARIES),
-                              ("noise", NOISES), ("timing", TIMINGS)):
+        for name, choices in (("terminal", TERMINALS), ("boundary", BOUNDARIES), ("noise", NOISES)):
             if getattr(params, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(params, name)!r}.")
         if not float(params.dt) > 0:
             raise ValueError(f"dt: expected a time step > 0, got {params.dt}.")
-        shape = (self.horizon, self.num_states)
-        if params.timing == "openspiel" and np.shape(params.node_moves) != shape:
-            raise ValueError(
-                f"node_moves: timing='openspiel' needs the {shape} moves the decision nodes are "
-                f"charged with (from_openspiel computes them), got {np.shape(params.node_moves)}."
-            )
+        self.check_timing(params)
 
     def initial_distribution(self, noise, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states)
@@ -174,7 +166,7 @@ class LinearQuadratic(LineGame):
     def _node_reward(self, state, params: LinearQuadraticParams):
         """OpenSpiel's reward of each decision node at ``t``, the same for every action."""
         gap = self._mean(state.distribution) - self.positions()
-        move = params.node_moves[jnp.minimum(state.time, self.horizon - 1)]
+        move = self.node_move(state, params)
         node = (
             -params.action_cost * move**2
             + params.cross_cost * move * gap

@@ -18,6 +18,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+#: When a game charges a move: with the action, or at the node it leads to, as OpenSpiel does.
+TIMINGS = ("action", "openspiel")
+
 
 def first_actions(
     initial: Sequence[int],

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from omnigym.core.mean_field import PopulationState, check_nonnegative
 from omnigym.envs.mfg.line import LineGame
-
-TIMINGS = ("action", "openspiel")
 
 
 @struct.dataclass
@@ -61,14 +58,7 @@ class PeriodicAversion(LineGame):
             raise ValueError(f"dt and volatility: expected > 0, got {params.dt} and {params.volatility}.")
         if not float(params.xmax) > float(params.xmin):
             raise ValueError(f"expected xmax > xmin, got [{params.xmin}, {params.xmax}].")
-        if params.timing not in TIMINGS:
-            raise ValueError(f"timing must be one of {TIMINGS}, got {params.timing!r}.")
-        shape = (self.horizon, self.num_states)
-        if params.timing == "openspiel" and np.shape(params.node_moves) != shape:
-            raise ValueError(
-                f"node_moves: timing='openspiel' needs the {shape} moves the decision nodes are "
-                f"charged with (from_openspiel computes them), got {np.shape(params.node_moves)}."
-            )
+        self.check_timing(params)
 
     def initial_distribution(self, noise, params) -> jax.Array:
         return jnp.full(self.num_states, 1.0 / self.num_states, self.positions().dtype)
@@ -97,7 +87,7 @@ class PeriodicAversion(LineGame):
         )
         aversion = -params.coef_aversion * jnp.log(state.distribution / dx + 1e-15)
         if params.timing == "openspiel":
-            move = params.node_moves[jnp.minimum(state.time, self.horizon - 1)][:, None]
+            move = self.node_move(state, params)[:, None]
         else:
             move = self.moves()[None, :]
         action = -0.5 * (move * dx / params.dt) ** 2
