@@ -142,7 +142,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from omnigym.agents.lib import runner
     from omnigym.agents.lib.checkpoints import load_checkpoint
     from omnigym.agents.lib.config import with_fields
+    from omnigym.core.sharding import initialize_distributed
 
+    initialize_distributed()  # several hosts, from JAX_COORDINATOR_ADDRESS etc.; else nothing
     enable_compilation_cache()
     overrides = dict(args.set)
     if args.total_timesteps is not None:
@@ -166,7 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = runner.train_and_report(
         learner, config, out, args.seed, resume=args.resume is not None,
         max_updates=args.max_updates, checkpoint_every=args.checkpoint_every,
-        gif_goals=args.gif_goals,
+        gif_goals=args.gif_goals, devices=args.devices,
     )
     brief = {k: v for k, v in summary.items() if k not in ("evaluation", "config")}
     print(json.dumps(brief, indent=2, default=str))
@@ -231,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, default=None,
                        help="save a checkpoint every this many updates (default: at the end)")
     train.add_argument("--gif-goals", nargs="+", default=None, help="goal names for the GIF")
+    train.add_argument(
+        "--devices", type=int, default=None,
+        help="train data-parallel over this many devices (default: all, every host's); "
+        "num_envs must be a multiple of it",
+    )
     train.set_defaults(func=cmd_train)
 
     play = sub.add_parser("play", help="play an env in the terminal")

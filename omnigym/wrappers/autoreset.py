@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from omnigym.core import sharding
 from omnigym.core.environment import Environment, select_where
 
 
@@ -343,6 +344,12 @@ class AutoResetVecEnv:
     ended on. With a ``reset_mask`` (next-step auto-reset), the masked envs
     are reset instead of stepped: their action is ignored, reward is 0 and
     both flags are False. The reset strategy defaults to :class:`PoolReset`.
+
+    With a ``mesh`` (:func:`omnigym.core.sharding.env_mesh`), or under an
+    ambient one (``jax.set_mesh``), every batched output (obs, env state, the
+    pool's rows, rewards, flags, info) is sharded over the mesh's ``"envs"``
+    axis; ``num_envs`` (and the pool) must split evenly over its devices. The
+    numbers are the single-device ones (:mod:`omnigym.core.sharding`).
     """
 
     def __init__(
@@ -350,6 +357,7 @@ class AutoResetVecEnv:
         env: Environment,
         num_envs: int,
         reset_strategy: SelectReset | str = "pool",
+        mesh: jax.sharding.Mesh | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
@@ -358,12 +366,39 @@ class AutoResetVecEnv:
         if isinstance(reset_strategy, str):
             reset_strategy = make_reset_strategy(env, num_envs, reset_strategy)
         self.reset_strategy = reset_strategy
+        self.mesh = mesh
+        self._check_mesh(mesh)
+
+    def _check_mesh(self, mesh: Any) -> None:
+        sharding.check_divisible(self.num_envs, mesh)
+        pool_size = getattr(self.reset_strategy, "pool_size", None)
+        if pool_size is not None:
+            sharding.check_divisible(pool_size, mesh, "pool_size")
+
+    def _sharded(self, outputs: Any) -> Any:
+        """``outputs`` (all batched over envs, but for the pool's counters) on the mesh."""
+        mesh = self.mesh if self.mesh is not None else sharding.ambient_mesh()
+        if mesh is None:
+            return outputs
+        if self.mesh is None:  # met at trace time: the same clear error as at construction
+            self._check_mesh(mesh)
+
+        def constrain(tree: Any) -> Any:
+            if isinstance(tree, VecState):
+                pool = tree.pool
+                if pool is not None:
+                    pool = pool.replace(**sharding.constrain_envs(
+                        {"obs": pool.obs, "state": pool.state}, mesh))
+                return VecState(sharding.constrain_envs(tree.env, mesh), pool)
+            return sharding.constrain_envs(tree, mesh)
+
+        return tuple(constrain(part) for part in outputs)
 
     @partial(jax.jit, static_argnames=("self",))
     def reset(self, key: jax.Array, params: Any) -> tuple[Any, VecState]:
         key_envs, key_pool = jax.random.split(key)
         obs, state = self.reset_strategy._fresh(key_envs, self.num_envs, params)
-        return obs, VecState(state, self.reset_strategy.init_pool(key_pool, params))
+        return self._sharded((obs, VecState(state, self.reset_strategy.init_pool(key_pool, params))))
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -384,23 +419,29 @@ class AutoResetVecEnv:
             obs, next_state, pool = self.reset_strategy(
                 key_reset, done, obs, next_state, params, state.pool
             )
-            return obs, VecState(next_state, pool), reward, terminated, truncated, info
+            return self._sharded((obs, VecState(next_state, pool), reward, terminated, truncated,
+                                  info))
         obs, next_state, pool = self.reset_strategy(
             key_reset, reset_mask, obs, next_state, params, state.pool, previous_state=state.env
         )
         keep = jnp.logical_not(reset_mask)
-        return (
+        return self._sharded((
             obs,
             VecState(next_state, pool),
             jax.tree.map(lambda r: jnp.where(keep, r, 0.0), reward),
             jax.tree.map(lambda t: jnp.logical_and(keep, t), terminated),
             jax.tree.map(lambda t: jnp.logical_and(keep, t), truncated),
             info,
-        )
+        ))
+
+    @property
+    def key(self) -> tuple:
+        """What identifies this vec env (for hashing jitted owners)."""
+        return (self.reset_strategy.key, self.mesh)
 
     # Equal configurations share compiled functions (``self`` is static).
     def __hash__(self) -> int:
-        return hash(self.reset_strategy.key)
+        return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, AutoResetVecEnv) and self.reset_strategy.key == other.reset_strategy.key
+        return isinstance(other, AutoResetVecEnv) and self.key == other.key

@@ -29,6 +29,7 @@ from gymnax.environments.spaces import gymnax_space_to_gym_space
 from omnigym.core.environment import Environment
 from omnigym.core.errors import InvalidGoalError, RenderModeError, describe
 from omnigym.core.processes import check_not_forked, forked_after_jax
+from omnigym.core.sharding import env_mesh, process_seed, put_envs, put_replicated
 from omnigym.wrappers.autoreset import (
     AutoResetVecEnv,
     OptimisticReset,
@@ -118,7 +119,8 @@ class KeyStream(DeviceParams):
     """The JAX key of a host-side adapter, and its pickling.
 
     ``reset(seed=...)`` reseeds the key from Gymnasium's ``np_random`` (the first
-    reset seeds it either way); every use splits a fresh key off
+    reset seeds it either way; on several hosts the seed is offset per process,
+    :func:`~omnigym.core.sharding.process_seed`); every use splits a fresh key off
     (:func:`split_key_data`). Pickling turns the key and the env state into
     numpy (the jitted functions and the device params are rebuilt).
     """
@@ -128,7 +130,7 @@ class KeyStream(DeviceParams):
     def _reseed(self, seed: int | None) -> None:
         if seed is not None or self._key is None:
             seed = int(self.np_random.integers(0, 2**31 - 1))
-            self._key = jax.random.key_data(jax.random.key(seed))
+            self._key = jax.random.key_data(jax.random.key(process_seed(seed)))
 
     def _next_key(self) -> jax.Array:
         self._key, key = split_key_data(self._key)
@@ -356,6 +358,8 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
     how resets are made (:mod:`omnigym.wrappers.autoreset`; default ``"pool"``:
     every episode its own fresh start, at the cost of the resets used);
     ``reset_ratio`` asks for Craftax-style optimistic resets at that ratio.
+    With a ``mesh`` (:func:`omnigym.core.sharding.env_mesh`) the envs are
+    sharded over its devices, still one call and one transfer per step.
     """
 
     def __init__(
@@ -367,6 +371,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         reset_ratio: int | None = None,
         render_mode: str | None = None,
         reset_strategy: str | SelectReset = "pool",
+        mesh: jax.sharding.Mesh | None = None,
     ):
         check_not_forked(env.name)
         autoreset_mode = AutoresetMode(autoreset_mode)
@@ -391,7 +396,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         self.render_mode = render_mode
         self.autoreset_mode = autoreset_mode
         self.vec = AutoResetVecEnv(
-            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh
         )
         self._rejit()
         self._state: Any = None
@@ -406,7 +411,9 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         super().reset(seed=seed)
         self._reseed(seed)
         obs, self._state = self.vec.reset(self._next_key(), self._device_params)
-        self._needs_reset = jnp.zeros((self.num_envs,), jnp.bool_)
+        # On a mesh, placed where the step's outputs will be: one compiled step.
+        self._key = put_replicated(self._key, self.vec.mesh)
+        self._needs_reset = put_envs(jnp.zeros((self.num_envs,), jnp.bool_), self.vec.mesh)
         self._was_done = np.zeros(self.num_envs, bool)
         return to_host(obs), {}
 
@@ -518,15 +525,19 @@ def make_gymnasium_vector_env(
     render_mode: str | None = None,
     max_episode_steps: int | None = None,
     reset_strategy: str = "pool",
+    devices: int | None = None,
     **kwargs: Any,
 ):
-    """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``)."""
+    """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``).
+
+    ``devices=N`` shards the envs over this process's first ``N`` devices."""
     from omnigym.core.registry import make_single_agent
 
     check_not_forked(env_id)
+    mesh = None if devices is None else env_mesh(devices, local=True)
     env, params = make_single_agent(env_id, **kwargs)
     if max_episode_steps is not None:  # Gymnasium's time limit on top of the env's own
         params = _with_time_limit(env_id, params, int(max_episode_steps))
     return GymnasiumVectorEnv(
-        env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy
+        env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy, mesh
     )

@@ -24,6 +24,7 @@ from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from omnigym.core.environment import Environment
+from omnigym.core.sharding import process_seed, put_replicated
 from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
 from omnigym.wrappers.gymnasium import (
     DeviceParams,
@@ -36,7 +37,9 @@ from omnigym.wrappers.gymnasium import (
 
 
 class SB3VecEnv(DeviceParams, VecEnv):
-    """A Stable-Baselines3 ``VecEnv`` over a JAX env (see module doc)."""
+    """A Stable-Baselines3 ``VecEnv`` over a JAX env (see module doc); with a
+    ``mesh`` (:func:`omnigym.core.sharding.env_mesh`) its envs are sharded over
+    the mesh's devices, still one call and one transfer per step."""
 
     def __init__(
         self,
@@ -46,12 +49,13 @@ class SB3VecEnv(DeviceParams, VecEnv):
         reset_ratio: int | None = None,
         seed: int | None = None,
         reset_strategy: str | SelectReset = "pool",
+        mesh: jax.sharding.Mesh | None = None,
     ):
         self.env = env
         self.params = env.default_params if params is None else params
         self.render_mode = None
         self.vec = AutoResetVecEnv(
-            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio)
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh
         )
         self._step = vector_step(self.vec, next_step=False)
         super().__init__(
@@ -60,7 +64,7 @@ class SB3VecEnv(DeviceParams, VecEnv):
             gymnax_space_to_gym_space(env.action_space(self.params)),
         )
         self._key = jax.random.key_data(
-            jax.random.key(np.random.SeedSequence(seed).generate_state(1)[0])
+            jax.random.key(process_seed(int(np.random.SeedSequence(seed).generate_state(1)[0])))
         )
         self._state: Any = None
         self._actions: np.ndarray | None = None
@@ -72,9 +76,10 @@ class SB3VecEnv(DeviceParams, VecEnv):
     def reset(self):
         seed = self._seeds[0] if self._seeds and self._seeds[0] is not None else None
         if seed is not None:
-            self._key = jax.random.key_data(jax.random.key(seed))
+            self._key = jax.random.key_data(jax.random.key(process_seed(seed)))
         self._reset_seeds()
         obs, self._state = self.vec.reset(self._next_key(), self._device_params)
+        self._key = put_replicated(self._key, self.vec.mesh)  # where the step puts it
         self.reset_infos = [{} for _ in range(self.num_envs)]
         return to_host(obs)
 

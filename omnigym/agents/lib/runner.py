@@ -7,6 +7,11 @@
 the end of its budget with the same numbers as a run straight through.
 Goal learners add a per-goal success plot and, where the env renders, a GIF
 of the greedy agent.
+
+``devices`` trains data-parallel: the run is traced under a mesh over that
+many devices (:mod:`omnigym.core.sharding`), so each learner's env batch is
+sharded over them and its gradients are averaged by the compiler; the
+numbers are the one-device run's, to float tolerance.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from omnigym.agents.lib.checkpoints import load_checkpoint, save_checkpoint
 from omnigym.agents.lib.config import to_dict
 from omnigym.agents.lib.loop import RunState
 from omnigym.agents.lib.progress import ProgressLogger, to_host
+from omnigym.core import sharding
 
 GOAL_FAMILIES = ("goal_discrete", "goal_continuous")
 
@@ -38,17 +44,23 @@ def run(
     max_updates: int | None = None,
     checkpoint_every: int | None = None,
     checkpoint_dir: str | Path | None = None,
+    devices: int | None = 1,
 ) -> tuple[RunState, dict, float]:
     """Train ``learner`` from scratch (or on from ``state``); returns ``(state, metrics, seconds)``.
 
     Runs to the end of the budget, or ``max_updates`` updates at most, in
-    chunks of ``checkpoint_every`` updates with a checkpoint after each.
+    chunks of ``checkpoint_every`` updates with a checkpoint after each, on
+    ``devices`` devices (``None``: all of them; see module doc).
     """
     module = agents.learner_module(learner)
+    mesh = data_parallel_mesh(learner, config, devices)
     done = 0 if state is None else int(state.step)
     todo = config.num_updates - done
     if max_updates is not None:
         todo = min(todo, max_updates)
+    saving, lead = checkpoint_dir is not None, sharding.is_lead_process()
+    if not lead:  # several hosts: process 0 writes the files
+        csv_path = None
     logger = ProgressLogger(todo, csv_path, desc=learner, append=state is not None,
                             postfix="success_rate")
     train = module.make_train(config, log=logger)
@@ -58,20 +70,37 @@ def run(
     parts = []
     start = time.perf_counter()
     key = jax.random.key(seed)
-    while todo > 0:
-        size = min(chunk, todo)
-        state, metrics = jax.block_until_ready(train(key, state, size))
-        parts.append(to_host(metrics))
-        todo -= size
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, learner, config, state)
-    seconds = time.perf_counter() - start
-    jax.effects_barrier()
-    logger.close()
-    if state is None:  # an empty budget: the initial state, no metrics
-        state, _ = train(key, None, 0)
+    with jax.set_mesh(mesh):
+        while todo > 0:
+            size = min(chunk, todo)
+            state, metrics = jax.block_until_ready(train(key, state, size))
+            parts.append(to_host(sharding.host_copy(metrics)))
+            todo -= size
+            if saving:
+                whole = sharding.host_copy(state)  # every process takes part in the gather
+                if lead:
+                    save_checkpoint(checkpoint_dir, learner, config, whole)
+        seconds = time.perf_counter() - start
+        jax.effects_barrier()
+        logger.close()
+        if state is None:  # an empty budget: the initial state, no metrics
+            state, _ = train(key, None, 0)
+        state = sharding.host_copy(state)
     metrics = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     return state, metrics, seconds
+
+
+def data_parallel_mesh(learner: str, config: Any, devices: int | None) -> Any:
+    """The mesh ``run`` traces under: ``devices`` devices (``None``: all), or
+    ``None`` for one device or a learner that does not run jitted."""
+    count = len(jax.devices()) if devices is None else devices
+    if count == 1 or not getattr(agents.learner_module(learner), "JITTABLE", True):
+        return None
+    mesh = sharding.env_mesh(count)
+    batch = getattr(config, "num_envs", None)
+    if batch is not None:
+        sharding.check_divisible(batch, mesh)
+    return mesh
 
 
 def final_metrics(metrics: dict) -> dict[str, float]:
@@ -94,6 +123,7 @@ def train_and_report(
     max_updates: int | None = None,
     checkpoint_every: int | None = None,
     gif_goals: list[str] | None = None,
+    devices: int | None = 1,
 ) -> dict:
     """Train (or, with ``resume``, carry on in ``out_dir``), save and summarise the run."""
     out = Path(out_dir)
@@ -101,8 +131,10 @@ def train_and_report(
     state = load_checkpoint(out / "checkpoint").state if resume else None
     state, metrics, seconds = run(
         learner, config, seed, out / "metrics.csv", state, max_updates, checkpoint_every,
-        out / "checkpoint",
+        out / "checkpoint", devices,
     )
+    if not sharding.is_lead_process():  # several hosts: process 0 evaluates and writes
+        return {"learner": learner, "updates": int(state.step), "train_seconds": seconds}
     entry = agents.entry(learner)
     summary: dict[str, Any] = {
         "learner": learner,
@@ -111,6 +143,7 @@ def train_and_report(
         "updates": int(state.step),
         "budget_updates": config.num_updates,
         "train_seconds": seconds,
+        "devices": sharding.mesh_size(data_parallel_mesh(learner, config, devices)),
         "final": final_metrics(metrics),
     }
     if "env_steps" in metrics and len(metrics["env_steps"]):

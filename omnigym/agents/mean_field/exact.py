@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from omnigym.core import sharding
 from omnigym.core.mean_field import MeanFieldGame, MultiPopulationGame, PopulationState
 
 #: ``policy_fn(carry, public_obs, state) -> (carry, policy_table)``
@@ -59,10 +60,14 @@ def rollout(
 
 def rollouts(
     key: jax.Array, game: MeanFieldGame, params: Any, policy_fn: PolicyFn, carry: Any = None,
-    num_paths: int = 1,
+    num_paths: int = 1, data_parallel: bool = False,
 ) -> MeanFieldPath:
-    """``num_paths`` independent common-noise paths (leaves batched on axis 0)."""
+    """``num_paths`` independent common-noise paths (leaves batched on axis 0);
+    with ``data_parallel``, split over the devices of an ambient mesh
+    (:mod:`omnigym.core.sharding`; a learner's training paths)."""
     keys = jax.random.split(key, num_paths)
+    if data_parallel:
+        keys = sharding.constrain_envs(keys, what="num_paths")
     return jax.vmap(lambda k: rollout(k, game, params, policy_fn, carry))(keys)
 
 

@@ -151,7 +151,8 @@ def make_train(config: StructuralPGConfig, log: Callable[[dict], None] | None = 
     )
 
     def objective(weights, key):
-        paths = exact.rollouts(key, game, params, policy_fn_of(weights), carry0, config.num_paths)
+        paths = exact.rollouts(key, game, params, policy_fn_of(weights), carry0, config.num_paths,
+                               data_parallel=True)
         returns = jax.vmap(lambda p: exact.expected_return(game, params, p, config.gamma))(paths)
         return -returns.mean()
 

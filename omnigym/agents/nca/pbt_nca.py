@@ -61,6 +61,7 @@ from flax import struct
 from omnigym.agents.lib.config import LearnerConfig
 from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.agents.nca.pdnca import Dish, DishState, PDNCAConfig, make_dish
+from omnigym.core import sharding
 from omnigym.envs.pdnca import territory, territory_rgb
 
 #: (name, lower bound, upper bound, log scale) of every evolved hyperparameter.
@@ -246,7 +247,9 @@ class Population:
 
     # ------------------------------------------------------------ scoring
     def rollout(self, members: DishState) -> tuple[DishState, jax.Array]:
-        """Every dish runs ``world_horizon`` epochs; returns alpha ``[P, T, H, W, E]``."""
+        """Every dish runs ``world_horizon`` epochs; returns alpha ``[P, T, H, W, E]``.
+        Under an ambient mesh the dishes are split over its devices."""
+        members = sharding.constrain_envs(members, what="population_size")
 
         def one(member):
             member, metrics = jax.lax.scan(

@@ -36,6 +36,7 @@ from flax import struct
 import omnigym
 from omnigym.agents.lib.config import LearnerConfig
 from omnigym.agents.lib.loop import RunState, Train, make_loop
+from omnigym.core import sharding
 from omnigym.wrappers.relabel import (
     GoalSampling,
     OfflineDataset,
@@ -101,8 +102,9 @@ class AgentState:
 
 # ------------------------------------------------------------------- batches
 def transitions(key: jax.Array, dataset: OfflineDataset, batch_size: int) -> tuple[jax.Array, dict]:
-    """Uniform transition indices and their ``observations``, ``actions``, ``next_observations``."""
-    idx = sample_indices(key, dataset, batch_size)
+    """Uniform transition indices and their ``observations``, ``actions``, ``next_observations``
+    (split over the devices of an ambient mesh: :mod:`omnigym.core.sharding`)."""
+    idx = sharding.constrain_envs(sample_indices(key, dataset, batch_size), what="batch_size")
     return idx, {
         "observations": dataset.observations[idx],
         "actions": dataset.actions[idx],

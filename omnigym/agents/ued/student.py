@@ -33,6 +33,7 @@ from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
 from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
+from omnigym.core import sharding
 from omnigym.core.environment import select_where
 from omnigym.envs.maze import (
     HOLDOUT_13,
@@ -150,7 +151,8 @@ class Student(NamedTuple):
         env, env_params = self.env, self.env_params
         num = levels.agent_dir.shape[0]
         reset = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))
-        obs, state = reset(jax.random.split(key, num), levels, env_params)
+        # Data-parallel under a mesh (omnigym.core.sharding): the levels' envs split over it.
+        obs, state = sharding.constrain_envs(reset(jax.random.split(key, num), levels, env_params))
 
         def one_step(carry, step_key):
             obs, state = carry
@@ -166,6 +168,7 @@ class Student(NamedTuple):
             replay_obs, replay_state = reset(jax.random.split(key_env, num), levels, env_params)
             obs = select_where(done, replay_obs, next_obs)
             state = select_where(done, replay_state, next_state)
+            obs, state = sharding.constrain_envs((obs, state))
             step = Trajectory(obs, action, log_prob, value, next_value, reward, terminated, done)
             return (obs, state), step._replace(obs=carry[0])
 
