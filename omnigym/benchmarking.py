@@ -17,6 +17,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from omnigym.core import sharding
 from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
 
 
@@ -111,15 +112,21 @@ def scan_rollout(
     return call
 
 
-def bare_rollout(env: Any, params: Any, num_envs: int, steps: int) -> Callable[[], Any]:
-    """The bound: ``scan(vmap(env.transition))`` with no resets at all."""
+def bare_rollout(
+    env: Any, params: Any, num_envs: int, steps: int, mesh: Any = None
+) -> Callable[[], Any]:
+    """The bound: ``scan(vmap(env.transition))`` with no resets at all (on ``mesh``:
+    the envs sharded over its devices)."""
 
     def reset(key):
-        return jax.vmap(env.initial, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+        keys = jax.random.split(key, num_envs)
+        return sharding.constrain_envs(jax.vmap(env.initial, in_axes=(0, None))(keys, params)[1],
+                                       mesh)
 
     def step(key, state, actions):
         keys = jax.random.split(key, num_envs)
-        return jax.vmap(env.transition, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
+        state = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
+        return sharding.constrain_envs(state, mesh)
 
     return scan_rollout(reset, step, random_actions(env, params, num_envs), steps)
 
@@ -131,9 +138,12 @@ def vec_rollout(
     steps: int,
     reset_strategy: str | SelectReset = "pool",
     seeds: int | None = None,
+    mesh: Any = None,
+    shard_resets: str = "global",
 ) -> Callable[[], Any]:
-    """Our JAX path: ``scan`` over ``AutoResetVecEnv.step`` (auto-reset included)."""
-    vec = AutoResetVecEnv(env, num_envs, reset_strategy)
+    """Our JAX path: ``scan`` over ``AutoResetVecEnv.step`` (auto-reset included;
+    on ``mesh``, sharded over its devices)."""
+    vec = AutoResetVecEnv(env, num_envs, reset_strategy, mesh, shard_resets)
     return scan_rollout(
         lambda key: vec.reset(key, params)[1],
         lambda key, state, actions: vec.step(key, state, actions, params)[1],

@@ -131,6 +131,15 @@ class SelectReset:
         reset_obs, reset_state = self._carry_over(key, previous_state, reset_obs, reset_state, params)
         return select_where(mask, reset_obs, obs), select_where(mask, reset_state, state)
 
+    def split(self, parts: int) -> SelectReset:
+        """The same strategy for ``num_envs / parts`` envs: one device's share
+        under ``shard_resets="local"`` (pools and reset counts scale with it)."""
+        return type(self)(self.env, self.num_envs // parts, **self._split_options(parts))
+
+    def _split_options(self, parts: int) -> dict:
+        del parts
+        return {}
+
     @property
     def key(self) -> tuple:
         """What identifies this strategy (for hashing jitted owners)."""
@@ -173,6 +182,9 @@ class OptimisticReset(SelectReset):
             ),
             pool,
         )
+
+    def _split_options(self, parts: int) -> dict:
+        return {"reset_ratio": self.reset_ratio}
 
     @property
     def key(self) -> tuple:
@@ -274,6 +286,9 @@ class PoolReset(SelectReset):
         """Envs handed a start state per loop iteration: ``ceil(num_envs / 16)``."""
         return max(1, math.ceil(self.num_envs / 16))
 
+    def _split_options(self, parts: int) -> dict:
+        return {"pool_size": self.pool_size // parts}
+
     @property
     def key(self) -> tuple:
         return (*super().key, self.pool_size)
@@ -305,6 +320,9 @@ class RefillReset(PoolReset):
         demand = jnp.sum(mask, dtype=jnp.int32)
         return self._hand_out(key_carry, mask, demand, obs, state, params, pool, previous_state)
 
+    def _split_options(self, parts: int) -> dict:
+        return {**super()._split_options(parts), "refill_ratio": self.refill_ratio}
+
     @property
     def key(self) -> tuple:
         return (*super().key, self.refill_ratio)
@@ -332,6 +350,26 @@ def make_reset_strategy(
     return RESET_STRATEGIES[strategy](env, num_envs, **options)
 
 
+#: Who hands out start states on a mesh (:class:`AutoResetVecEnv`).
+SHARD_RESETS = ("global", "local")
+
+_COUNTERS = ("available", "refills", "shared")
+
+
+def _counters_stacked(pool: ResetPool | None) -> ResetPool | None:
+    """A device's pool with its scalar counters as length-1 arrays (to be
+    stacked over devices: one counter per device)."""
+    if pool is None:
+        return None
+    return pool.replace(**{name: getattr(pool, name)[None] for name in _COUNTERS})
+
+
+def _counters_unstacked(pool: ResetPool | None) -> ResetPool | None:
+    if pool is None:
+        return None
+    return pool.replace(**{name: getattr(pool, name)[0] for name in _COUNTERS})
+
+
 class AutoResetVecEnv:
     """``num_envs`` copies of ``env`` stepped in one call, with auto-reset.
 
@@ -348,8 +386,19 @@ class AutoResetVecEnv:
     With a ``mesh`` (:func:`omnigym.core.sharding.env_mesh`), or under an
     ambient one (``jax.set_mesh``), every batched output (obs, env state, the
     pool's rows, rewards, flags, info) is sharded over the mesh's ``"envs"``
-    axis; ``num_envs`` (and the pool) must split evenly over its devices. The
-    numbers are the single-device ones (:mod:`omnigym.core.sharding`).
+    axis; ``num_envs`` (and the pool) must split evenly over its devices.
+    ``shard_resets`` says who hands out the start states:
+
+    * ``"global"`` (default): one pool for all envs, as on one device, so the
+      numbers are the one-device run's, bit for bit. The compiler turns the
+      hand-out into collectives (an all-gather of the done mask, an all-reduce
+      per chunk of resets), which cost more than a cheap env's step where
+      collectives are slow.
+    * ``"local"``: each device resets its own envs from its own share of the
+      pool (``reset_strategy.split``, under ``jax.shard_map``), with no
+      collectives. Every episode still starts from its own fresh state, but
+      which one depends on the device count: the numbers equal the
+      one-device run's only on one device.
     """
 
     def __init__(
@@ -358,15 +407,21 @@ class AutoResetVecEnv:
         num_envs: int,
         reset_strategy: SelectReset | str = "pool",
         mesh: jax.sharding.Mesh | None = None,
+        shard_resets: str = "global",
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
+        if shard_resets not in SHARD_RESETS:
+            raise ValueError(
+                f"shard_resets must be one of {SHARD_RESETS}, got {shard_resets!r}."
+            )
         self.env = env
         self.num_envs = num_envs
         if isinstance(reset_strategy, str):
             reset_strategy = make_reset_strategy(env, num_envs, reset_strategy)
         self.reset_strategy = reset_strategy
         self.mesh = mesh
+        self.shard_resets = shard_resets
         self._check_mesh(mesh)
 
     def _check_mesh(self, mesh: Any) -> None:
@@ -375,13 +430,20 @@ class AutoResetVecEnv:
         if pool_size is not None:
             sharding.check_divisible(pool_size, mesh, "pool_size")
 
-    def _sharded(self, outputs: Any) -> Any:
-        """``outputs`` (all batched over envs, but for the pool's counters) on the mesh."""
+    def _current_mesh(self) -> Any:
+        """The mesh this trace runs on (given or ambient; ``None``: one device)."""
         mesh = self.mesh if self.mesh is not None else sharding.ambient_mesh()
-        if mesh is None:
-            return outputs
+        if mesh is None or sharding.mesh_size(mesh) == 1:
+            return None
         if self.mesh is None:  # met at trace time: the same clear error as at construction
             self._check_mesh(mesh)
+        return mesh
+
+    def _sharded(self, outputs: Any) -> Any:
+        """``outputs`` (all batched over envs, but for the pool's counters) on the mesh."""
+        mesh = self._current_mesh()
+        if mesh is None:
+            return outputs
 
         def constrain(tree: Any) -> Any:
             if isinstance(tree, VecState):
@@ -394,11 +456,52 @@ class AutoResetVecEnv:
 
         return tuple(constrain(part) for part in outputs)
 
+    def _per_device(self, mesh: Any, function: Any, in_specs: tuple) -> Any:
+        """``function(local_strategy, key, *args)`` run on each device's share
+        (``shard_resets="local"``): the key folded with the device's index, the
+        pool's counters one per device."""
+        local = self.reset_strategy.split(sharding.mesh_size(mesh))
+        envs, whole = sharding.env_spec(), jax.sharding.PartitionSpec()
+
+        def run(key, *args):
+            key = jax.random.fold_in(key, jax.lax.axis_index(sharding.ENV_AXIS))
+            return function(local, key, *args)
+
+        return jax.shard_map(run, mesh=mesh, in_specs=(whole, *(envs if s else whole
+                                                                 for s in in_specs)),
+                             out_specs=envs)
+
+    def _init_pool(self, key: jax.Array, params: Any) -> ResetPool | None:
+        mesh = self._current_mesh()
+        if mesh is None or self.shard_resets == "global":
+            return self.reset_strategy.init_pool(key, params)
+
+        def init(local, key, params):
+            return _counters_stacked(local.init_pool(key, params))
+
+        return self._per_device(mesh, init, (False,))(key, params)
+
+    def _reset(self, key, mask, obs, state, params, pool, previous_state=None):
+        """The strategy's resets of the masked envs: ``(obs, state, pool)``."""
+        mesh = self._current_mesh()
+        if mesh is None or self.shard_resets == "global":
+            return self.reset_strategy(key, mask, obs, state, params, pool, previous_state)
+
+        def reset(local, key, mask, obs, state, params, pool, previous_state):
+            obs, state, pool = local(key, mask, obs, state, params, _counters_unstacked(pool),
+                                     previous_state)
+            return obs, state, _counters_stacked(pool)
+
+        previous_state = state if previous_state is None else previous_state
+        return self._per_device(mesh, reset, (True, True, True, False, True, True))(
+            key, mask, obs, state, params, pool, previous_state
+        )
+
     @partial(jax.jit, static_argnames=("self",))
     def reset(self, key: jax.Array, params: Any) -> tuple[Any, VecState]:
         key_envs, key_pool = jax.random.split(key)
         obs, state = self.reset_strategy._fresh(key_envs, self.num_envs, params)
-        return self._sharded((obs, VecState(state, self.reset_strategy.init_pool(key_pool, params))))
+        return self._sharded((obs, VecState(state, self._init_pool(key_pool, params))))
 
     @partial(jax.jit, static_argnames=("self",))
     def step(
@@ -416,12 +519,12 @@ class AutoResetVecEnv:
         if reset_mask is None:
             done = jax.vmap(self.env.episode_done)(terminated, truncated, info)
             info = {**info, "final_observation": obs}
-            obs, next_state, pool = self.reset_strategy(
+            obs, next_state, pool = self._reset(
                 key_reset, done, obs, next_state, params, state.pool
             )
             return self._sharded((obs, VecState(next_state, pool), reward, terminated, truncated,
                                   info))
-        obs, next_state, pool = self.reset_strategy(
+        obs, next_state, pool = self._reset(
             key_reset, reset_mask, obs, next_state, params, state.pool, previous_state=state.env
         )
         keep = jnp.logical_not(reset_mask)
@@ -437,7 +540,7 @@ class AutoResetVecEnv:
     @property
     def key(self) -> tuple:
         """What identifies this vec env (for hashing jitted owners)."""
-        return (self.reset_strategy.key, self.mesh)
+        return (self.reset_strategy.key, self.mesh, self.shard_resets)
 
     # Equal configurations share compiled functions (``self`` is static).
     def __hash__(self) -> int:

@@ -359,7 +359,8 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
     every episode its own fresh start, at the cost of the resets used);
     ``reset_ratio`` asks for Craftax-style optimistic resets at that ratio.
     With a ``mesh`` (:func:`omnigym.core.sharding.env_mesh`) the envs are
-    sharded over its devices, still one call and one transfer per step.
+    sharded over its devices, still one call and one transfer per step
+    (``shard_resets``: :class:`~omnigym.wrappers.autoreset.AutoResetVecEnv`).
     """
 
     def __init__(
@@ -372,6 +373,7 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         render_mode: str | None = None,
         reset_strategy: str | SelectReset = "pool",
         mesh: jax.sharding.Mesh | None = None,
+        shard_resets: str = "global",
     ):
         check_not_forked(env.name)
         autoreset_mode = AutoresetMode(autoreset_mode)
@@ -396,7 +398,8 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
         self.render_mode = render_mode
         self.autoreset_mode = autoreset_mode
         self.vec = AutoResetVecEnv(
-            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh,
+            shard_resets,
         )
         self._rejit()
         self._state: Any = None
@@ -526,11 +529,13 @@ def make_gymnasium_vector_env(
     max_episode_steps: int | None = None,
     reset_strategy: str = "pool",
     devices: int | None = None,
+    shard_resets: str = "global",
     **kwargs: Any,
 ):
     """Gymnasium ``vector_entry_point`` of every omnigym id (``gymnasium.make_vec``).
 
-    ``devices=N`` shards the envs over this process's first ``N`` devices."""
+    ``devices=N`` shards the envs over this process's first ``N`` devices
+    (``shard_resets``: who hands out start states there)."""
     from omnigym.core.registry import make_single_agent
 
     check_not_forked(env_id)
@@ -539,5 +544,6 @@ def make_gymnasium_vector_env(
     if max_episode_steps is not None:  # Gymnasium's time limit on top of the env's own
         params = _with_time_limit(env_id, params, int(max_episode_steps))
     return GymnasiumVectorEnv(
-        env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy, mesh
+        env, num_envs, params, autoreset_mode, reset_ratio, render_mode, reset_strategy, mesh,
+        shard_resets,
     )

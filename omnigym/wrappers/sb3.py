@@ -50,12 +50,14 @@ class SB3VecEnv(DeviceParams, VecEnv):
         seed: int | None = None,
         reset_strategy: str | SelectReset = "pool",
         mesh: jax.sharding.Mesh | None = None,
+        shard_resets: str = "global",
     ):
         self.env = env
         self.params = env.default_params if params is None else params
         self.render_mode = None
         self.vec = AutoResetVecEnv(
-            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh
+            env, num_envs, vector_reset_strategy(env, num_envs, reset_strategy, reset_ratio), mesh,
+            shard_resets,
         )
         self._step = vector_step(self.vec, next_step=False)
         super().__init__(

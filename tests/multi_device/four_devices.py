@@ -28,7 +28,7 @@ from omnigym.wrappers.gymnasium import GymnasiumVectorEnv
 from omnigym.wrappers.sb3 import SB3VecEnv
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "wrappers"))
-from test_reset_pool import _count_host_work, _reset_counts  # noqa: E402
+from test_reset_pool import MAZE, _count_host_work, _reset_counts, _start_states  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 4, reason="needs 4 devices (tests/test_multi_device.py forces them)"
@@ -142,6 +142,48 @@ def test_num_envs_that_do_not_split_over_the_devices_are_refused(gridworld, mesh
         AutoResetVecEnv(env, 6).reset(jax.random.key(0), params)
     with pytest.raises(ValueError, match=r"num_envs=6 does not split"):
         gymnasium.make_vec("GridWorld-GC-v0", num_envs=6, devices=DEVICES)
+
+
+@pytest.mark.parametrize("strategy", ["pool", "refill", "select"])
+def test_local_resets_give_every_episode_its_own_start(mesh, strategy):
+    """``shard_resets="local"``: each device hands its envs starts from its own
+    pool (one counter per device), and still no two episodes share one."""
+    env, params = omnigym.make(MAZE[0], **MAZE[1])
+    vec = AutoResetVecEnv(env, 16, strategy, mesh=mesh, shard_resets="local")
+    starts, state, _ = _start_states(vec, params, steps=61)
+    assert len(starts) == 16 * 6 and len(set(starts)) == len(starts)
+    if state.pool is not None:
+        assert state.pool.available.shape == (DEVICES,) and spec_of(state.pool.available) == (
+            PartitionSpec(sharding.ENV_AXIS))
+        assert np.asarray(state.pool.shared).sum() == 0
+        assert np.all(np.asarray(state.pool.refills) >= 5)  # every device refilled its own
+    assert spec_of(jax.tree.leaves(state.env)[0]) == PartitionSpec(sharding.ENV_AXIS)
+
+
+def test_local_resets_change_only_the_ended_envs(gridworld, mesh):
+    """One step from the same state, global and local resets: the envs that did
+    not end are the same; the ended ones start fresh from their device's pool."""
+    env, params = gridworld
+    one = AutoResetVecEnv(env, NUM_ENVS, mesh=mesh)
+    local = AutoResetVecEnv(env, NUM_ENVS, mesh=mesh, shard_resets="local")
+    _, state = one.reset(jax.random.key(0), params)
+    _, local_state = local.reset(jax.random.key(0), params)
+    local_state, ended = local_state.replace(env=state.env), 0
+    for step in range(6):
+        key, action = jax.random.key(10 + step), jnp.full((NUM_ENVS,), step % 4, jnp.int32)
+        obs, state, _, terminated, truncated, _ = one.step(key, state, action, params)
+        local_obs, local_state, _, *_ = local.step(key, local_state, action, params)
+        kept = ~np.asarray(terminated | truncated)
+        ended += int((~kept).sum())
+        for a, b in zip(jax.tree.leaves(local_obs), jax.tree.leaves(obs)):
+            np.testing.assert_array_equal(np.asarray(a)[kept], np.asarray(b)[kept])
+        local_state = local_state.replace(env=state.env)  # on from the same envs again
+    assert ended >= NUM_ENVS  # the 4-step time limit ends every episode at least once
+
+
+def test_shard_resets_is_checked(gridworld):
+    with pytest.raises(ValueError, match=r"shard_resets must be one of \('global', 'local'\)"):
+        AutoResetVecEnv(gridworld[0], NUM_ENVS, shard_resets="per_device")
 
 
 # ----------------------------------------------------------------- adapters
@@ -275,3 +317,16 @@ def test_train_cli_devices(tmp_path):
     assert json.loads((tmp_path / "two" / "summary.json").read_text())["devices"] == 2
     with pytest.raises(ValueError, match=r"num_envs=8 does not split over the 3 devices"):
         cli.main([*base, "--devices", "3", "--out", str(tmp_path / "three")])
+
+
+def test_goal_learner_with_local_resets_trains_on_four_devices(mesh):
+    """``--set shard_resets=local``: each device's pool, also under ``vmap`` over seeds."""
+    env_id, overrides = FAMILIES["ppo"]
+    config = agents.cpu_config("ppo", env_id, **{**overrides, "shard_resets": "local",
+                                                 "reset_strategy": "refill"})
+    train = jax.jit(jax.vmap(agents.learner_module("ppo").make_train(config)))
+    with jax.set_mesh(mesh):
+        state, metrics = train(jax.random.split(jax.random.key(0), 2))
+    pool = state.learner.rollout.env_state.pool
+    assert pool.available.shape == (2, DEVICES) and np.asarray(pool.shared).sum() == 0
+    assert np.isfinite(np.asarray(metrics["loss"])).all() and metrics["loss"].shape == (2, 3)

@@ -33,7 +33,7 @@ import omnigym
 from omnigym.agents.lib.config import RolloutConfig, check_choice
 from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.core.goal_env import GoalConditionedEnv as GoalEnv
-from omnigym.wrappers.autoreset import AutoResetVecEnv
+from omnigym.wrappers.autoreset import SHARD_RESETS, AutoResetVecEnv
 
 S = TypeVar("S")
 
@@ -52,6 +52,9 @@ class GoalConfig(RolloutConfig):
     #: How ended episodes get their fresh start (:mod:`omnigym.wrappers.autoreset`):
     #: "pool" for a run on its own, "refill" for runs vmapped over seeds.
     reset_strategy: str = "pool"
+    #: On several devices: "global" (one pool, the one-device numbers) or "local"
+    #: (each device's own pool, no collectives; :class:`AutoResetVecEnv`).
+    shard_resets: str = "global"
     #: The goals new goals are drawn from: "shared" (one set for all envs, grown
     #: once per rollout: the reference's) or "per_env" (each env's own, every step).
     seen_goals: str = "shared"
@@ -59,6 +62,7 @@ class GoalConfig(RolloutConfig):
     def check(self) -> None:
         super().check()
         check_choice("seen_goals", self.seen_goals, SEEN_GOALS)
+        check_choice("shard_resets", self.shard_resets, SHARD_RESETS)
 
 
 SEEN_GOALS = {"shared": "shared", "per_env": "seen"}  # -> the envs' goal_sampling
@@ -72,7 +76,9 @@ def make_env(config: GoalConfig) -> tuple[GoalEnv, Any, AutoResetVecEnv]:
     )
     if not hasattr(env, "num_goals"):
         raise ValueError(f"{config.env_id} is not a goal env; goal learners need one.")
-    return env, env_params, AutoResetVecEnv(env, config.num_envs, config.reset_strategy)
+    return env, env_params, AutoResetVecEnv(
+        env, config.num_envs, config.reset_strategy, shard_resets=config.shard_resets
+    )
 
 
 # --------------------------------------------------------------- inputs
