@@ -1,14 +1,23 @@
 """UED on the maze: DR, robust PLR, ACCEL and DEGen+MNA at the same student-step budget.
 
-Each method trains the same feed-forward PPO student (``UEDConfig`` defaults:
-32 levels x 256 steps per update) for ``--total-timesteps`` student steps, then
-every hold-out level is attempted ``--eval-attempts`` times with the sampled
-policy (solve = reaching the goal within 250 steps).
+Each method trains the same PPO student for ``--total-timesteps`` student
+steps, then every hold-out level is attempted ``--eval-attempts`` times with
+the sampled policy (solve = reaching the goal within 250 steps).
+
+``--preset cpu`` (the default) is the CPU setting: 32 levels x 256 steps per
+update, lr 3e-4, clip 0.2, a feed-forward student. ``--preset paper`` is the
+DEGen repository's student settings (clip 0.04, lr 5e-4 annealed, 2.4e-4 for
+DEGen, 4 epochs x 4 minibatches, DEGen's generator entropy) at ``--num-envs``
+levels per update instead of 256, with ``--network`` (``mlp`` unless asked:
+the reference's LSTM is several times slower on CPU).
 
     python benchmarks/bench_ued.py --total-timesteps 1000000 --seeds 0
+    python benchmarks/bench_ued.py --preset paper --num-steps 512 --size 15 --seeds 0 1 2 3
 
-Writes ``benchmarks/results/ued_maze_<backend>.{json,png}``; methods and seeds
-already in the JSON with the same budget are kept, so they can be run one at a time.
+Writes ``benchmarks/results/ued_maze_<backend>.{json,png}`` for the CPU
+preset at 13x13 and 256 steps, else ``ued_maze_<size>x<size>_<steps>steps_<preset>_<backend>``;
+methods and seeds already in the JSON with the same budget are kept, so they
+can be run one at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,10 +38,24 @@ from omnigym.core.compilation_cache import enable_compilation_cache
 LABELS = {"dr": "DR", "plr": "PLR (MNA)", "accel": "ACCEL (MNA)", "degen": "DEGen + MNA"}
 
 
+def setting(method: str, args) -> Any:
+    """The config of ``method`` under the command line's preset, size and budget."""
+    overrides = {
+        "total_timesteps": args.total_timesteps, "eval_attempts": args.eval_attempts,
+        "num_envs": args.num_envs, "num_steps": args.num_steps, "network": args.network,
+        "env_kwargs": {"size": args.size},
+    }
+    if method == "degen":
+        overrides["generator_network"] = args.network
+    if args.preset == "cpu":
+        return agents.cpu_config(method, **overrides)
+    batch = args.num_envs * args.num_steps
+    buffer = {"buffer.capacity": 4000} if method in ("plr", "accel") else {}
+    return agents.default_config(method, **overrides, **buffer, minibatch_size=batch // 4)
+
+
 def run(method: str, args, seed: int) -> dict:
-    config = agents.cpu_config(
-        method, total_timesteps=args.total_timesteps, eval_attempts=args.eval_attempts
-    )
+    config = setting(method, args)
     state, metrics, seconds = runner.run(method, config, seed)
     holdout = agents.learner_module(method).evaluate(config, state, seed)
     return {
@@ -40,6 +64,9 @@ def run(method: str, args, seed: int) -> dict:
         "student_steps_per_s": round(float(metrics["env_steps"][-1]) / seconds, 1),
         "holdout_solve_rate": round(holdout["holdout_solve_rate"], 4),
         "holdout": {name: round(holdout[name], 4) for name in config.holdout_levels},
+        "train_return_last_tenth": round(
+            float(np.mean(metrics["mean_return"][-max(1, len(metrics["mean_return"]) // 10):])), 4
+        ),
         "curve": {
             "env_steps": metrics["env_steps"].tolist(),
             "mean_return": np.round(metrics["mean_return"], 4).tolist(),
@@ -80,10 +107,19 @@ def main() -> None:
     parser.add_argument("--total-timesteps", type=int, default=1_000_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--eval-attempts", type=int, default=10)
+    parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
+    parser.add_argument("--num-envs", type=int, default=32)
+    parser.add_argument("--num-steps", type=int, default=256, help="student steps per level")
+    parser.add_argument("--size", type=int, default=13, help="maze side")
+    parser.add_argument("--network", choices=("mlp", "lstm"), default="mlp")
     args = parser.parse_args()
     enable_compilation_cache()
-    config = agents.cpu_config("dr", total_timesteps=args.total_timesteps)
-    out = Path(__file__).parent / "results" / f"ued_maze_{jax.default_backend()}.json"
+    config = setting("dr", args)
+    name = "ued_maze"
+    if (args.preset, args.size, args.num_steps, args.network) != ("cpu", 13, 256, "mlp"):
+        name += f"_{args.size}x{args.size}_{args.num_steps}steps_{args.preset}"
+        name += "_lstm" if args.network == "lstm" else ""
+    out = Path(__file__).parent / "results" / f"{name}_{jax.default_backend()}.json"
     earlier = json.loads(out.read_text()) if out.exists() else {}
     results = earlier.get("methods", {}) if earlier.get("total_timesteps") == args.total_timesteps else {}
     for method in args.methods:
@@ -93,19 +129,25 @@ def main() -> None:
         results[method] = {
             "label": LABELS[method],
             "holdout_solve_rate_mean": round(float(np.mean([r["holdout_solve_rate"] for r in runs])), 4),
+            "holdout_solve_rate_std": round(float(np.std([r["holdout_solve_rate"] for r in runs])), 4),
+            "holdout_solve_rate_min_max": [
+                min(r["holdout_solve_rate"] for r in runs), max(r["holdout_solve_rate"] for r in runs)
+            ],
             "runs": runs,
         }
         print(f"{LABELS[method]}: hold-out solve rate {results[method]['holdout_solve_rate_mean']:.3f}")
         report = {
             "what": "hold-out solve rate of a PPO student after equal student-step budgets",
             "total_timesteps": args.total_timesteps,
+            "preset": args.preset,
             "config": to_dict(config),
             "methods": results,
             **benchmarking.provenance(),
         }
         out.write_text(json.dumps(report, indent=1) + "\n")
         seeds = sorted({r["seed"] for row in results.values() for r in row["runs"]})
-        title = f"UED maze 13x13, {args.total_timesteps:,} student steps, seeds {seeds}"
+        title = (f"UED maze {args.size}x{args.size}, {args.preset} preset, {args.num_steps} steps "
+                 f"per level, {args.total_timesteps:,} student steps, seeds {seeds}")
         plot(results, config.holdout_levels, out.with_suffix(".png"), title)
         print(f"wrote {out} and {out.with_suffix('.png')}")
 

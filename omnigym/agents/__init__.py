@@ -84,15 +84,17 @@ def _offline(preset: dict | None = None, module: str = "relativised_options",
 
 #: The DEGen repository's student (``minigrid/config/main_*.yaml``): 256 envs x 512 steps
 #: per level, 30k updates, 4 epochs x 4 minibatches, clip 0.04, lr 5e-4 annealed
-#: (DR, PLR, ACCEL; 2.4e-4 for DEGen), its PLR buffer of 8000 levels.
+#: (DR, PLR, ACCEL; 2.4e-4 for DEGen), its PLR buffer of 8000 levels, its conv + LSTM(256)
+#: student (and generator, for DEGen).
 _UED_PAPER = {
-    "num_envs": 256, "num_steps": 512, "total_timesteps": 256 * 512 * 30_000,
+    "network": "lstm", "num_envs": 256, "num_steps": 512, "total_timesteps": 256 * 512 * 30_000,
     "minibatch_size": 256 * 512 // 4, "num_epochs": 4, "lr": 5e-4, "anneal_lr": True,
     "max_grad_norm": 0.5, "clip_eps": 0.04, "ent_coef": 1e-3, "gamma": 0.995, "gae_lambda": 0.95,
 }
-#: The CPU setting (the configs' own defaults): 32 envs x 256 steps, 1M steps, lr 3e-4, clip 0.2.
+#: The CPU setting (the configs' own defaults): a feed-forward student, 32 envs x 256 steps,
+#: 1M steps, lr 3e-4, clip 0.2.
 _UED_CPU = {
-    "num_envs": 32, "num_steps": 256, "total_timesteps": 1_000_000, "minibatch_size": 2048,
+    "network": "mlp", "num_envs": 32, "num_steps": 256, "total_timesteps": 1_000_000, "minibatch_size": 2048,
     "num_epochs": 4, "lr": 3e-4, "anneal_lr": False, "clip_eps": 0.2,
 }
 
@@ -101,7 +103,8 @@ def _ued(module: str, config: str, preset: dict | None = None) -> Entry:
     paper = {**_UED_PAPER, **({"buffer.capacity": 8000} if module == "plr" else {})}
     cpu = {**_UED_CPU, **({"buffer.capacity": 4000} if module == "plr" else {})}
     if module == "degen":
-        paper["lr"] = 2.4e-4
+        paper.update(lr=2.4e-4, generator_network="lstm")
+        cpu["generator_network"] = "mlp"
     return Entry(f"ued.{module}", config, "ued", ("UED-Maze-v0",), {**paper, **(preset or {})}, cpu)
 
 

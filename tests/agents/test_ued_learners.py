@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from omnigym import agents
+from omnigym.agents.lib.losses import log_prob_of
+from omnigym.agents.lib.optim import minibatches
 from omnigym.agents.ued import degen, plr
 from omnigym.agents.ued import student as st
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
@@ -156,24 +158,22 @@ def test_bad_generator_settings_get_clear_errors():
         degen.make_train(degen.DEGenConfig(generator_tile_prior=(0.5, 0.5, 0.0)))
 
 
-@pytest.mark.parametrize("method", ["dr", "plr"])
-def test_the_student_learns_small_open_mazes(method):
-    """Small, fast setting: 5x5 mazes with 2 walls, fully observed, 30-step episodes.
-
-    After 1.2M student steps (about 30 s on a 2-core CPU) the student solves at
-    least 70% of 64 fresh solvable levels; the untrained one under 40%.
-    """
+def _solve_rates_before_and_after(method: str, updates: int, **extra) -> tuple[float, float]:
+    """Small, fast setting: 5x5 mazes with 2 walls, fully observed, 30-step
+    episodes; the untrained and trained students' solve rates on 64 fresh
+    solvable levels."""
     config = agents.cpu_config(
         method,
         env_kwargs={"size": 5, "num_walls": 2, "fully_observable": True, "max_steps_in_episode": 30},
         num_envs=32,
         num_steps=64,
-        total_timesteps=32 * 64 * 600,
+        total_timesteps=32 * 64 * updates,
         minibatch_size=512,
         lr=1e-3,
         ent_coef=1e-2,
         holdout_levels=(),
         buffer=LevelBufferConfig(capacity=256),
+        **extra,
     )
     state, _ = jax.jit(agents.learner_module(method).make_train(config))(jax.random.key(0))
     carry = state.learner
@@ -183,8 +183,24 @@ def test_the_student_learns_small_open_mazes(method):
     untrained = student.init(jax.random.key(0)).params
     before = np.asarray(student.solve_rates(jax.random.key(1), untrained, levels, 4))
     after = np.asarray(student.solve_rates(jax.random.key(1), carry["student"].params, levels, 4))
-    assert after[solvable].mean() >= 0.7
-    assert before[solvable].mean() < 0.4
+    return before[solvable].mean(), after[solvable].mean()
+
+
+@pytest.mark.parametrize("method", ["dr", "plr"])
+def test_the_student_learns_small_open_mazes(method):
+    """After 1.2M student steps (about 30 s on a 2-core CPU) the student solves at
+    least 70% of the levels; the untrained one under 40%."""
+    before, after = _solve_rates_before_and_after(method, 600)
+    assert after >= 0.7
+    assert before < 0.4
+
+
+def test_the_lstm_student_learns_small_open_mazes():
+    """The reference's recurrent student (an LSTM of 32 here): 0.20 untrained,
+    0.92 after 600k student steps (about 45 s on a 2-core CPU)."""
+    before, after = _solve_rates_before_and_after("dr", 300, network="lstm", lstm_size=32)
+    assert after >= 0.7
+    assert before < 0.4
 
 
 @pytest.mark.parametrize("method", ["dr", "plr", "accel", "degen"])
@@ -203,3 +219,95 @@ def test_paper_preset_is_the_degen_repositorys_student(method):
         assert (gen.lr, gen.clip_eps, gen.ent_coef) == (1e-3, 0.2, 0.05)
         assert gen.batch_size_per_update // gen.minibatch_size == 4
     assert (cpu.num_envs, cpu.num_steps, cpu.lr, cpu.clip_eps) == (32, 256, 3e-4, 0.2)
+    # The reference's conv + LSTM(256) student (and generator); feed-forward on CPU.
+    assert (paper.network, paper.lstm_size, cpu.network) == ("lstm", 256, "mlp")
+    if method == "degen":
+        assert (paper.generator_network, cpu.generator_network) == ("lstm", "mlp")
+
+
+#: A small LSTM setting: 5-step episodes, so a rollout holds several per env.
+LSTM = dict(network="lstm", lstm_size=16, num_envs=4, num_steps=24, minibatch_size=48,
+            env_kwargs={"max_steps_in_episode": 5})
+
+
+def _action_log_probs(logits, actions):
+    return log_prob_of(jax.nn.log_softmax(logits), actions)
+
+
+def test_lstm_student_replays_its_rollout_from_the_episode_starts():
+    """The update's replay (zero carry, restarted where an episode began) gives
+    the values and log-probs the rollout acted with; without the restarts it does not."""
+    student = st.make_student(st.UEDConfig(**LSTM))
+    params = student.init(jax.random.key(0)).params
+    levels = MazeLevel.stack([CORRIDOR.pad_to(13, 13)] * 4)
+    traj = student.rollout(jax.random.key(1), params, levels)
+    assert traj.reset[0].tolist() == [False] * 4 and traj.reset[1:].tolist() == traj.done[:-1].tolist()
+    assert int(traj.reset.sum()) >= 4
+    logits, value = student.evaluate(params, traj.obs, traj.reset)
+    np.testing.assert_allclose(value, traj.value, atol=1e-5)
+    np.testing.assert_allclose(_action_log_probs(logits, traj.action), traj.log_prob, atol=1e-5)
+    _, unreset = student.evaluate(params, traj.obs, jnp.zeros_like(traj.reset))
+    assert not np.allclose(unreset, traj.value, atol=1e-3)
+
+
+def test_sequence_minibatches_hold_whole_env_sequences():
+    steps, envs = 6, 8
+    x = 100 * jnp.arange(steps)[:, None] + jnp.arange(envs)[None, :]
+    parts = minibatches(jax.random.key(0), {"x": x}, steps * 2, sequences=True)["x"]
+    assert parts.shape == (4, steps, 2)
+    env_ids = np.asarray(parts[:, 0, :]).reshape(-1)
+    assert sorted(env_ids.tolist()) == list(range(envs)) and env_ids.tolist() != list(range(envs))
+    for part in np.asarray(parts):  # every column is one env's whole sequence, in order
+        np.testing.assert_array_equal(part, 100 * np.arange(steps)[:, None] + part[0][None, :])
+
+
+def test_lstm_players_of_degen_replay_what_they_played():
+    """With both networks recurrent, each replay of the update (the student's
+    steps restarting at its episode ends, the generator's steps from its zero
+    carry) reproduces the values and log-probs of the interleaved play, where
+    each memory moved on its own turns only."""
+    config = degen.DEGenConfig(**{**LSTM, "num_steps": 40, "minibatch_size": 80}, generator_network="lstm",
+                               generator_minibatches=2)
+    game = degen.make_game(config)
+    student_params = game.student.init(jax.random.key(0)).params
+    obs, _ = game.env.reset(jax.random.key(1), game.env_params)
+    batch = jax.tree.map(lambda x: x[None], obs)
+    generator_params = game.generator.init(jax.random.key(2), game.generator_carry(1), batch,
+                                           jnp.zeros((1,)))
+    played = jax.jit(game.play)(jax.random.key(3), student_params, generator_params)
+    traj, _ = game.student_trajectory(played)
+    assert int(traj.reset.sum()) >= 1  # the student's episodes restart within the rollout
+    logits, value = game.student.evaluate(student_params, traj.obs, traj.reset)
+    np.testing.assert_allclose(value, traj.value, atol=1e-5)
+    np.testing.assert_allclose(_action_log_probs(logits, traj.action), traj.log_prob, atol=1e-5)
+    gen = game.generator_batch(played, jnp.zeros((13 * 13, 4)))
+    log_probs, value = game.generator_evaluate(generator_params, gen["obs"], gen["student_value"])
+    real = np.asarray(gen["valid"])
+    assert real.sum(axis=0).min() >= 1
+    np.testing.assert_allclose(np.asarray(value)[real], np.asarray(gen["value"])[real], atol=1e-5)
+    replayed = np.asarray(_action_log_probs(log_probs, gen["action"]))
+    np.testing.assert_allclose(replayed[real], np.asarray(gen["log_prob"])[real], atol=1e-4)
+
+
+def test_lstm_minibatches_must_split_the_envs():
+    with pytest.raises(ValueError, match="num_envs \\(6\\) must be a multiple"):
+        st.make_student(st.UEDConfig(**{**LSTM, "num_envs": 6, "minibatch_size": 36}))
+    with pytest.raises(ValueError, match="network must be one of"):
+        st.make_student(st.UEDConfig(network="gru"))
+    with pytest.raises(ValueError, match="num_envs \\(6\\) must be a multiple"):
+        degen.make_game(degen.DEGenConfig(num_envs=6, num_steps=8, minibatch_size=48,
+                                          generator_network="lstm"))
+
+
+def test_lstm_policy_carries_its_memory():
+    config = agents.cpu_config("dr", **TINY, network="lstm", lstm_size=16)
+    state = jax.eval_shape(lambda: agents.learner_module("dr").make_train(config)(
+        jax.random.key(0), num_updates=0)[0])
+    state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype) if hasattr(s, "shape") else s, state)
+    policy = st.make_policy(config, state)
+    student = st.make_student(config)
+    obs, _ = jax.vmap(student.env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(0), 3),
+                                                            student.env_params)
+    carry = policy.initial_carry(3)
+    action, carry = policy.act(jax.random.key(1), obs, carry)
+    assert action.shape == (3,) and carry[0].shape == (3, 16)

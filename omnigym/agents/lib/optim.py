@@ -50,13 +50,25 @@ def linear_schedule(start: float, end: float, fraction: float, total: int) -> Ca
     return value
 
 
-def minibatches(key: jax.Array, batch: Any, minibatch_size: int) -> Any:
-    """Flatten (T, N, ...) leaves, shuffle, split into (num_minibatches, size, ...)."""
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
-    size = jax.tree.leaves(flat)[0].shape[0]
-    order = jax.random.permutation(key, size)
+def minibatches(key: jax.Array, batch: Any, minibatch_size: int, sequences: bool = False) -> Any:
+    """Shuffle (T, N, ...) leaves into (num_minibatches, ...) minibatches of ``minibatch_size`` steps.
+
+    Rows: flattened to (T * N, ...) and split into (size, ...) rows.
+    ``sequences``: the envs are shuffled and split, each minibatch keeping
+    whole (T, N / num_minibatches, ...) sequences for a recurrent network.
+    """
+    steps, envs = jax.tree.leaves(batch)[0].shape[:2]
+    count = steps * envs // minibatch_size
+    if sequences:
+        order = jax.random.permutation(key, envs)
+        return jax.tree.map(
+            lambda x: jnp.swapaxes(x[:, order].reshape(steps, count, envs // count, *x.shape[2:]), 0, 1),
+            batch,
+        )
+    order = jax.random.permutation(key, steps * envs)
     return jax.tree.map(
-        lambda x: x[order].reshape(size // minibatch_size, minibatch_size, *x.shape[1:]), flat
+        lambda x: x.reshape(-1, *x.shape[2:])[order].reshape(count, minibatch_size, *x.shape[2:]),
+        batch,
     )
 
 
@@ -68,13 +80,15 @@ def sgd(
     num_epochs: int,
     minibatch_size: int,
     with_stats: bool = False,
+    sequences: bool = False,
 ) -> tuple[TrainState, jax.Array]:
     """``num_epochs`` shuffled passes of minibatch SGD on ``loss_fn(params, minibatch)``.
 
     ``batch`` leaves are (T, N, ...); returns the new state and the mean loss.
     ``with_stats``: ``loss_fn`` returns ``(loss, batch_stats)`` (the new batch
     statistics of its training pass, ``{}`` for none), written into the
-    params' ``batch_stats`` after each step.
+    params' ``batch_stats`` after each step. ``sequences``: minibatches of
+    whole env sequences (:func:`minibatches`), for recurrent networks.
     """
 
     def minibatch_step(state: TrainState, minibatch: dict):
@@ -88,7 +102,9 @@ def sgd(
         return state, loss
 
     def epoch(state: TrainState, epoch_key: jax.Array):
-        return jax.lax.scan(minibatch_step, state, minibatches(epoch_key, batch, minibatch_size))
+        return jax.lax.scan(
+            minibatch_step, state, minibatches(epoch_key, batch, minibatch_size, sequences)
+        )
 
     state, losses = jax.lax.scan(epoch, state, jax.random.split(key, num_epochs))
     return state, losses.mean()

@@ -26,9 +26,16 @@ plain entropy of the joint (cell, tile) choice, omnigym's earlier bonus,
 which pulls p(goal) towards 1/3 and so places the goal next to the student
 early.
 
+``generator_network="lstm"`` is the reference's generator network (a 3x3
+conv of 32 on the view and the generated mask, the other inputs beside it,
+an LSTM of 256 with LayerNorm, 256-wide tanh heads); with ``network="lstm"``
+for the student too (the ``paper`` preset) both play with memory, each
+LSTM's carry advancing on its own turns only.
+
 Departures from the reference (``maze_obs_gen.py``): feed-forward networks
-instead of LSTMs; the student's time-limit truncations bootstrap from the true
-last observation.
+by default (the CPU setting); the reference's generator LSTM also steps on
+the student's turns, ours only on its own; the student's time-limit
+truncations bootstrap from the true last observation.
 """
 
 from __future__ import annotations
@@ -47,10 +54,12 @@ from omnigym.agents.lib.loop import Train
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
 from omnigym.agents.lib.networks import Torso
 from omnigym.agents.lib.optim import sgd, train_state
+from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, replay, zero_carry
 from omnigym.agents.lib.returns import gae, next_values
 from omnigym.agents.ued import scores
 from omnigym.agents.ued import student as st
 from omnigym.agents.ued.student import evaluate, make_policy  # noqa: F401  (the contract)
+from omnigym.core.environment import select_where
 from omnigym.envs.maze.degen import DEGenMaze, credit_to_generator
 
 
@@ -69,10 +78,15 @@ class DEGenConfig(st.UEDConfig):
     generator_gamma: float = 0.99
     generator_gae_lambda: float = 0.95
     generator_minibatches: int = 4
+    #: The generator's network: "mlp" (``hidden_sizes``) or "lstm" (the reference's).
+    generator_network: str = "mlp"
 
     def check(self) -> None:
         super().check()
         check_choice("generator_entropy", self.generator_entropy, GENERATOR_ENTROPIES)
+        check_choice("generator_network", self.generator_network, st.NETWORKS)
+        if self.generator_network == "lstm":
+            st.check_sequences(self.num_envs, self.generator_minibatches)
         prior = self.generator_tile_prior
         if len(prior) != 3 or min(prior) <= 0 or abs(sum(prior) - 1) > 1e-6:
             raise ValueError(
@@ -87,25 +101,38 @@ GENERATOR_ENTROPIES = ("reference", "joint")
 ILLEGAL = -1e9
 
 
+def generator_inputs(obs: dict, student_value: jax.Array, num_cells: int) -> list[jax.Array]:
+    """What the generator sees besides the view: the goal flag, progress, the
+    student's V(s) and an embedding of its own step count."""
+    step = jnp.round(obs["progress"][..., 1] * num_cells).astype(jnp.int32)
+    embed = nn.Embed(num_cells + 1, 10, embedding_init=nn.initializers.orthogonal(1.0))
+    return [
+        obs["goal_placed"][..., None].astype(jnp.float32),
+        obs["progress"],
+        student_value[..., None],
+        embed(step),
+    ]
+
+
 class GeneratorNetwork(nn.Module):
     """(view, generated mask, direction, goal flag, progress, the student's V(s))
-    -> joint log-probs and value."""
+    -> joint log-probs and value.
+
+    Every generator network maps ``(carry, obs, student_value) -> (carry,
+    log_probs, value)``; this one has no memory and passes its (empty) carry
+    through."""
 
     num_cells: int
     hidden_sizes: tuple[int, ...]
 
     @nn.compact
-    def __call__(self, obs: dict, student_value: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, carry: Any, obs: dict, student_value: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
         batch = obs["agent_dir"].shape
-        step = jnp.round(obs["progress"][..., 1] * self.num_cells).astype(jnp.int32)
         x = jnp.concatenate(
             [
                 st.view_features(obs),
                 obs["generated"].reshape(*batch, -1),
-                obs["goal_placed"][..., None].astype(jnp.float32),
-                obs["progress"],
-                student_value[..., None],
-                nn.Embed(self.num_cells + 1, 10, embedding_init=nn.initializers.orthogonal(1.0))(step),
+                *generator_inputs(obs, student_value, self.num_cells),
             ],
             axis=-1,
         )
@@ -114,7 +141,33 @@ class GeneratorNetwork(nn.Module):
         cell_logits = nn.Dense(self.num_cells, kernel_init=head)(actor)
         tile_logits = nn.Dense(3, kernel_init=head)(actor)
         value = nn.Dense(1)(Torso(self.hidden_sizes)(x))[..., 0]
-        return joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
+        return carry, joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
+
+
+class RecurrentGeneratorNetwork(nn.Module):
+    """The reference's generator: a conv on the view and generated mask, the
+    other inputs beside it, an LSTM with LayerNorm, a 256-wide tanh actor
+    layer under the cell and tile heads, and a tanh critic head."""
+
+    num_cells: int
+    features: int = 256
+
+    @nn.compact
+    def __call__(self, carry: Any, obs: dict, student_value: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        view = jnp.concatenate([obs["image"], obs["generated"][..., None]], axis=-1)
+        direction = jax.nn.one_hot(obs["agent_dir"], 4)
+        x = jnp.concatenate(
+            [st.conv_view(view), direction, *generator_inputs(obs, student_value, self.num_cells)],
+            axis=-1,
+        )
+        carry, x = ResetLSTM(self.features)(carry, x, jnp.zeros(x.shape[:-1], bool))
+        x = nn.LayerNorm()(x)
+        actor = nn.tanh(nn.LayerNorm()(nn.Dense(256, kernel_init=nn.initializers.orthogonal(2.0))(x)))
+        head = nn.initializers.orthogonal(0.01)
+        cell_logits = nn.Dense(self.num_cells, kernel_init=head)(actor)
+        tile_logits = nn.Dense(3, kernel_init=head)(actor)
+        value = TanhHead(256, 1, 1.0)(x)[..., 0]
+        return carry, joint_log_probs(cell_logits, tile_logits, obs["action_mask"]), value
 
 
 def generator_entropy(log_probs: jax.Array, config: DEGenConfig) -> jax.Array:
@@ -151,6 +204,7 @@ class Turn(NamedTuple):
     student_turn: jax.Array
     counted: jax.Array  # within the student's budget
     generator_step: jax.Array
+    student_reset: jax.Array  # the student's episode began here (its carry restarted)
     student_action: jax.Array
     student_log_prob: jax.Array
     student_value: jax.Array
@@ -188,8 +242,28 @@ def generator_config(config: DEGenConfig, size: int) -> DEGenConfig:
     )
 
 
-def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -> Train:
-    """The contract's ``train``; the carry is ``{"student": ..., "generator": ...}``."""
+class Game(NamedTuple):
+    """One DEGen setting's players and the functions its update is made of."""
+
+    student: st.Student
+    env: DEGenMaze
+    env_params: Any
+    generator: nn.Module
+    generator_config: DEGenConfig
+    #: ``generator_carry(n)``: the carry n generations start from.
+    generator_carry: Callable[[int], Any]
+    #: ``play(key, student_params, generator_params) -> Turn`` (T, N): one interleaved rollout.
+    play: Callable[..., Turn]
+    #: ``student_trajectory(played) -> (Trajectory, generator_step)``: the student's steps, in order.
+    student_trajectory: Callable[[Turn], tuple[st.Trajectory, jax.Array]]
+    #: ``generator_batch(played, credit) -> dict``: the generator's steps, rewards and GAE.
+    generator_batch: Callable[[Turn, jax.Array], dict]
+    #: ``generator_evaluate(params, obs, student_value) -> (log_probs, value)`` of (T, N) steps.
+    generator_evaluate: Callable[..., tuple[jax.Array, jax.Array]]
+
+
+def make_game(config: DEGenConfig) -> Game:
+    """The players and the rollout, batching and replay functions of ``config``."""
     student = st.make_student(config)
     size = student.env.max_width
     env = DEGenMaze(size, student.env.agent_view_size)
@@ -198,48 +272,64 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
         max_steps_in_episode=config.num_steps + size * size,
         student_max_steps=student.env_params.max_steps_in_episode,
     )
-    generator = GeneratorNetwork(env.num_cells, tuple(config.hidden_sizes))
+    if config.generator_network == "lstm":
+        generator = RecurrentGeneratorNetwork(env.num_cells, config.lstm_size)
+    else:
+        generator = GeneratorNetwork(env.num_cells, tuple(config.hidden_sizes))
     gen_config = generator_config(config, size)
     num, budget, max_generation = config.num_envs, config.num_steps, size * size
     steps = budget + max_generation
 
-    def init(key, student_state):
-        obs, _ = env.reset(key, env_params)
-        params = generator.init(key, jax.tree.map(lambda x: x[None], obs), jnp.zeros((1,)))
-        return {"student": student_state, "generator": train_state(params, gen_config.make_optimizer())}
+    def generator_carry(count: int) -> Any:
+        return zero_carry((count,), config.lstm_size) if config.generator_network == "lstm" else ()
 
     def play(key, student_params, generator_params) -> Turn:
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num), env_params)
 
         def one_step(carry, step_key):
-            obs, state = carry
+            obs, state, student_memory, began, generator_memory = carry
             key_student, key_generator, key_env = jax.random.split(step_key, 3)
-            logits, value = student.network.apply(student_params, obs)
+            memory, logits, value = student.act(student_params, student_memory, obs, began)
             student_action = jax.random.categorical(key_student, logits).astype(jnp.int32)
-            gen_log_probs, gen_value = generator.apply(generator_params, obs, value)
+            next_generator_memory, gen_log_probs, gen_value = generator.apply(
+                generator_params, generator_memory, obs, value
+            )
             gen_action = jax.random.categorical(key_generator, gen_log_probs).astype(jnp.int32)
             action = env.joint_action(gen_action, student_action)
             next_obs, next_state, reward, _, _, info = jax.vmap(
                 env.transition, in_axes=(0, 0, 0, None)
             )(jax.random.split(key_env, num), state, action, env_params)
+            moved = info["student_turn"]
             step = Turn(
                 obs=obs,
-                student_turn=info["student_turn"],
+                student_turn=moved,
                 counted=state.student_steps < budget,
                 generator_step=info["generator_step"],
+                student_reset=began,
                 student_action=student_action,
                 student_log_prob=log_prob_of(jax.nn.log_softmax(logits), student_action),
                 student_value=value,
-                student_next_value=student.network.apply(student_params, info["student_next_obs"])[1],
+                student_next_value=student.act(
+                    student_params, memory, info["student_next_obs"], jnp.zeros(num, bool)
+                )[2],
                 generator_action=gen_action,
                 generator_log_prob=log_prob_of(gen_log_probs, gen_action),
                 generator_value=gen_value,
                 reward=reward,
                 student_done=info["student_episode_done"],
             )
-            return (next_obs, next_state), step
+            # Each player's memory advances on its own turns only.
+            carry = (
+                next_obs,
+                next_state,
+                select_where(moved, memory, student_memory),
+                jnp.where(moved, info["student_episode_done"], began),
+                select_where(moved, generator_memory, next_generator_memory),
+            )
+            return carry, step
 
-        return jax.lax.scan(one_step, (obs, state), jax.random.split(key, steps))[1]
+        start = (obs, state, student.initial_carry(num), jnp.zeros(num, bool), generator_carry(num))
+        return jax.lax.scan(one_step, start, jax.random.split(key, steps))[1]
 
     def student_trajectory(played: Turn) -> tuple[st.Trajectory, jax.Array]:
         """The student's ``budget`` steps of each env, in order."""
@@ -256,6 +346,7 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
             reward=taken.reward,
             terminated=terminated,
             done=taken.student_done,
+            reset=taken.student_reset,
         ), taken.generator_step
 
     def generator_batch(played: Turn, credit: jax.Array) -> dict:
@@ -282,10 +373,37 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
             "valid": real,
         }
 
+    def generator_evaluate(params, obs, student_value) -> tuple[jax.Array, jax.Array]:
+        if config.generator_network != "lstm":
+            return generator.apply(params, (), obs, student_value)[1:]
+
+        # Whole (T, n) generations, replayed from the zero carry they began with.
+        def step(memory, inputs):
+            memory, log_probs, value = generator.apply(params, memory, *inputs)
+            return memory, (log_probs, value)
+
+        return replay(step, generator_carry(student_value.shape[1]), (obs, student_value))
+
+    return Game(student, env, env_params, generator, gen_config, generator_carry, play,
+                student_trajectory, generator_batch, generator_evaluate)
+
+
+def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -> Train:
+    """The contract's ``train``; the carry is ``{"student": ..., "generator": ...}``."""
+    game = make_game(config)
+    student, gen_config = game.student, game.generator_config
+    max_generation = game.student.env.max_width ** 2
+
+    def init(key, student_state):
+        obs, _ = game.env.reset(key, game.env_params)
+        batch = jax.tree.map(lambda x: x[None], obs)
+        params = game.generator.init(key, game.generator_carry(1), batch, jnp.zeros((1,)))
+        return {"student": student_state, "generator": train_state(params, gen_config.make_optimizer())}
+
     def update(carry, key):
         key_play, key_student, key_generator = jax.random.split(key, 3)
-        played = play(key_play, carry["student"].params, carry["generator"].params)
-        traj, generator_step = student_trajectory(played)
+        played = game.play(key_play, carry["student"].params, carry["generator"].params)
+        traj, generator_step = game.student_trajectory(played)
         student_state, loss = student.update(key_student, carry["student"], traj)
         solved = jax.vmap(scores.mean_return, in_axes=1)(traj.reward, traj.done) > 0
         mna = jax.vmap(
@@ -301,10 +419,10 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
             in_axes=1,
             out_axes=1,
         )(regret, generator_step)
-        batch = generator_batch(played, credit)
+        batch = game.generator_batch(played, credit)
 
         def generator_loss(params: Any, mb: dict) -> jax.Array:
-            log_probs, value = generator.apply(params, mb["obs"], mb["student_value"])
+            log_probs, value = game.generator_evaluate(params, mb["obs"], mb["student_value"])
             return ppo_objective(log_probs, value, mb, gen_config,
                                  entropy=generator_entropy(log_probs, config))
 
@@ -315,6 +433,7 @@ def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -
             batch,
             gen_config.num_epochs,
             gen_config.minibatch_size,
+            sequences=config.generator_network == "lstm",
         )
         metrics = {
             "loss": loss,

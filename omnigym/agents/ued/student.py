@@ -1,10 +1,14 @@
 """The PPO student every UED learner trains, and the pieces they share.
 
-The student is a feed-forward actor-critic on the maze observation (the
-flattened egocentric view and the one-hot direction), not the LSTM of JaxUED
-and DEGen: it is several times cheaper per step on CPU, at the price of
-memory in the partially observed maze (it cannot remember where it has
-been). ``env_kwargs={"fully_observable": True}`` removes that handicap.
+``network="mlp"`` (the CPU default) is a feed-forward actor-critic on the
+maze observation (the flattened egocentric view and the one-hot direction):
+several times cheaper per step on CPU than an LSTM, at the price of memory
+in the partially observed maze (it cannot remember where it has been).
+``network="lstm"`` is the reference's student (JaxUED and DEGen): a 3x3 conv
+of 32 on the view, a 5-unit direction embedding, an LSTM of 256 with
+LayerNorm and 256-wide tanh heads; the ``paper`` preset uses it. Its PPO
+minibatches whole env sequences and replays them from the rollout's zero
+carry, restarting the carry where an episode began, as the reference does.
 
 A rollout plays one level per env for ``num_steps`` steps with auto-replay:
 an episode that ends restarts on the *same* level, as JaxUED's
@@ -30,6 +34,7 @@ from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
 from omnigym.agents.lib.networks import ActorCritic
 from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
+from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, replay, zero_carry
 from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
@@ -45,6 +50,8 @@ from omnigym.envs.maze import (
 from omnigym.envs.maze.generator import UNREACHABLE
 
 SCORE_FUNCTIONS = ("mna", "pvl", "maxmc")
+#: "mlp": feed-forward on the flat view; "lstm": the reference's conv + LSTM student.
+NETWORKS = ("mlp", "lstm")
 C = TypeVar("C")
 
 
@@ -75,6 +82,9 @@ class UEDConfig(RolloutConfig):
     ent_coef: float = 1e-3
     vf_coef: float = 0.5
     hidden_sizes: tuple[int, ...] = (128, 128)
+    #: The student's network: "mlp" (``hidden_sizes``) or "lstm" (the reference's).
+    network: str = "mlp"
+    lstm_size: int = 256
     score_function: str = "mna"
     buffer: LevelBufferConfig = field(default_factory=LevelBufferConfig)
     #: Hold-out levels the final student is scored on (``evaluate``).
@@ -84,7 +94,10 @@ class UEDConfig(RolloutConfig):
     def check(self) -> None:
         super().check()
         check_choice("score_function", self.score_function, SCORE_FUNCTIONS)
+        check_choice("network", self.network, NETWORKS)
         check_minibatches(self.batch_size_per_update, self.minibatch_size)
+        if self.network == "lstm":
+            check_sequences(self.num_envs, self.batch_size_per_update // self.minibatch_size)
 
     def make_optimizer(self) -> Any:
         anneal = self.num_updates * self.num_epochs * (
@@ -109,15 +122,52 @@ def view_features(obs: dict) -> jax.Array:
     )
 
 
+def check_sequences(num_envs: int, num_minibatches: int) -> None:
+    """A recurrent learner's minibatches are whole env sequences: they must split the envs."""
+    if num_envs % num_minibatches:
+        raise ValueError(
+            f"an LSTM's minibatches hold whole env sequences, so num_envs ({num_envs}) must be "
+            f"a multiple of the number of minibatches ({num_minibatches})."
+        )
+
+
 class StudentNetwork(nn.Module):
-    """Actor and critic torsos on the flattened view and direction."""
+    """Actor and critic torsos on the flattened view and direction.
+
+    Every student network maps ``(carry, obs, reset) -> (carry, logits,
+    value)``; this one has no memory and passes its (empty) carry through."""
 
     num_actions: int
     hidden_sizes: tuple[int, ...]
 
     @nn.compact
-    def __call__(self, obs: dict) -> tuple[jax.Array, jax.Array]:
-        return ActorCritic(self.num_actions, self.hidden_sizes)(view_features(obs))
+    def __call__(self, carry: Any, obs: dict, reset: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        return (carry, *ActorCritic(self.num_actions, self.hidden_sizes)(view_features(obs)))
+
+
+def conv_view(image: jax.Array) -> jax.Array:
+    """The references' view embedding: Conv(32, 3x3, VALID), flattened, ReLU."""
+    x = nn.Conv(32, (3, 3), padding="VALID")(image)
+    return nn.relu(x.reshape(*x.shape[:-3], -1))
+
+
+class RecurrentStudentNetwork(nn.Module):
+    """The reference's student: conv on the view, a 5-unit direction
+    embedding, an LSTM (carry zeroed where ``reset``) with LayerNorm, and
+    256-wide tanh actor and critic heads."""
+
+    num_actions: int
+    features: int = 256
+
+    @nn.compact
+    def __call__(self, carry: Any, obs: dict, reset: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        direction = nn.Dense(5, kernel_init=nn.initializers.orthogonal(jnp.sqrt(2.0)))(
+            jax.nn.one_hot(obs["agent_dir"], 4)
+        )
+        x = jnp.concatenate([conv_view(obs["image"]), direction], axis=-1)
+        carry, x = ResetLSTM(self.features)(carry, x, reset)
+        x = nn.LayerNorm()(x)
+        return carry, TanhHead(256, self.num_actions, 0.01)(x), TanhHead(256, 1, 1.0)(x)[..., 0]
 
 
 class Trajectory(NamedTuple):
@@ -131,20 +181,47 @@ class Trajectory(NamedTuple):
     reward: jax.Array
     terminated: jax.Array
     done: jax.Array
+    reset: jax.Array  # a new episode began here: a recurrent student's carry restarts
 
 
 class Student(NamedTuple):
     """The student's network, env and shared functions, built once per config."""
 
-    network: StudentNetwork
+    network: nn.Module
     env: Maze
     env_params: Any
     config: UEDConfig
 
+    @property
+    def recurrent(self) -> bool:
+        return self.config.network == "lstm"
+
+    def initial_carry(self, num: int) -> Any:
+        """The carry N episodes start from: zeros for the LSTM, ``()`` for the MLP."""
+        return zero_carry((num,), self.config.lstm_size) if self.recurrent else ()
+
     def init(self, key: jax.Array) -> TrainState:
         obs, _ = self.env.reset(key, self.env_params)
-        params = self.network.init(key, jax.tree.map(lambda x: x[None], obs))
+        batch = jax.tree.map(lambda x: x[None], obs)
+        params = self.network.init(key, self.initial_carry(1), batch, jnp.zeros(1, bool))
         return train_state(params, self.config.make_optimizer())
+
+    def act(self, params: Any, carry: Any, obs: dict, reset: jax.Array) -> tuple[Any, jax.Array, jax.Array]:
+        """``(carry, logits, value)`` of one step of N envs."""
+        return self.network.apply(params, carry, obs, reset)
+
+    def evaluate(self, params: Any, obs: dict, reset: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(logits, value)`` of (T, N) steps; the LSTM replays them from a zero carry.
+
+        The MLP takes any leading axes (flat minibatches too)."""
+        if not self.recurrent:
+            return self.act(params, (), obs, reset)[1:]
+
+        def step(carry, inputs):
+            carry, logits, value = self.act(params, carry, *inputs)
+            return carry, (logits, value)
+
+        return replay(step, self.initial_carry(reset.shape[1]), (obs, reset))
 
     def rollout(self, key: jax.Array, params: Any, levels: MazeLevel) -> Trajectory:
         """Play each of ``levels`` (leading axis N) for ``num_steps``, replaying on episode end."""
@@ -155,25 +232,28 @@ class Student(NamedTuple):
         obs, state = sharding.constrain_envs(reset(jax.random.split(key, num), levels, env_params))
 
         def one_step(carry, step_key):
-            obs, state = carry
+            obs, state, memory, began = carry
             key_act, key_env = jax.random.split(step_key)
-            logits, value = self.network.apply(params, obs)
+            memory, logits, value = self.act(params, memory, obs, began)
             action = jax.random.categorical(key_act, logits).astype(jnp.int32)
             log_prob = log_prob_of(jax.nn.log_softmax(logits), action)
             next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(
                 env.transition, in_axes=(0, 0, 0, None)
             )(jax.random.split(key_env, num), state, action, env_params)
-            next_value = self.network.apply(params, next_obs)[1]
+            next_value = self.act(params, memory, next_obs, jnp.zeros(num, bool))[2]
             done = terminated | truncated
             replay_obs, replay_state = reset(jax.random.split(key_env, num), levels, env_params)
             obs = select_where(done, replay_obs, next_obs)
             state = select_where(done, replay_state, next_state)
             obs, state = sharding.constrain_envs((obs, state))
-            step = Trajectory(obs, action, log_prob, value, next_value, reward, terminated, done)
-            return (obs, state), step._replace(obs=carry[0])
+            step = Trajectory(
+                carry[0], action, log_prob, value, next_value, reward, terminated, done, began
+            )
+            return (obs, state, memory, done), step
 
         keys = jax.random.split(key, self.config.num_steps)
-        return jax.lax.scan(one_step, (obs, state), keys)[1]
+        start = (obs, state, self.initial_carry(num), jnp.zeros(num, bool))
+        return jax.lax.scan(one_step, start, keys)[1]
 
     def advantages(self, traj: Trajectory) -> jax.Array:
         """GAE (T, N), cut at episode ends, truncations bootstrapped."""
@@ -189,6 +269,7 @@ class Student(NamedTuple):
         advantage = self.advantages(traj)
         batch = {
             "obs": traj.obs,
+            "reset": traj.reset,
             "action": traj.action,
             "log_prob": traj.log_prob,
             "value": traj.value,
@@ -198,11 +279,12 @@ class Student(NamedTuple):
         }
 
         def loss_fn(params: Any, mb: dict) -> jax.Array:
-            logits, value = self.network.apply(params, mb["obs"])
+            logits, value = self.evaluate(params, mb["obs"], mb["reset"])
             return ppo_objective(logits, value, mb, self.config)
 
         config = self.config
-        return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size)
+        return sgd(key, state, loss_fn, batch, config.num_epochs, config.minibatch_size,
+                   sequences=self.recurrent)
 
     def level_scores(self, traj: Trajectory, best_returns: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(score, best_return)`` per level (N,) under ``config.score_function``.
@@ -232,33 +314,36 @@ class Student(NamedTuple):
     def solve_rates(self, key: jax.Array, params: Any, levels: MazeLevel, attempts: int) -> jax.Array:
         """Per level, the fraction of ``attempts`` sampled-policy episodes that reach the goal."""
         env, env_params = self.env, self.env_params
-        num = levels.agent_dir.shape[0]
+        num = levels.agent_dir.shape[0] * attempts
         tiled = jax.tree.map(lambda x: jnp.repeat(x, attempts, axis=0), levels)
-        keys = jax.random.split(key, num * attempts)
+        keys = jax.random.split(key, num)
         obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(keys, tiled, env_params)
 
         def one_step(carry, step_key):
-            obs, state, alive, solved = carry
+            obs, state, memory, alive, solved = carry
             key_act, key_env = jax.random.split(step_key)
-            logits, _ = self.network.apply(params, obs)
+            memory, logits, _ = self.act(params, memory, obs, jnp.zeros(num, bool))
             action = jax.random.categorical(key_act, logits).astype(jnp.int32)
             obs, state, reward, terminated, truncated, _ = jax.vmap(
                 env.transition, in_axes=(0, 0, 0, None)
-            )(jax.random.split(key_env, num * attempts), state, action, env_params)
+            )(jax.random.split(key_env, num), state, action, env_params)
             solved = solved | (alive & (reward > 0))
             alive = alive & ~(terminated | truncated)
-            return (obs, state, alive, solved), None
+            return (obs, state, memory, alive, solved), None
 
-        start = (obs, state, jnp.ones(num * attempts, bool), jnp.zeros(num * attempts, bool))
+        start = (obs, state, self.initial_carry(num), jnp.ones(num, bool), jnp.zeros(num, bool))
         steps = jax.random.split(key, env_params.max_steps_in_episode)
-        solved = jax.lax.scan(one_step, start, steps)[0][3]
-        return solved.reshape(num, attempts).mean(axis=-1)
+        solved = jax.lax.scan(one_step, start, steps)[0][4]
+        return solved.reshape(-1, attempts).mean(axis=-1)
 
 
 def make_student(config: UEDConfig) -> Student:
     config.check()
     env, env_params = student_maze(config)
-    network = StudentNetwork(env.num_actions, tuple(config.hidden_sizes))
+    if config.network == "lstm":
+        network = RecurrentStudentNetwork(env.num_actions, config.lstm_size)
+    else:
+        network = StudentNetwork(env.num_actions, tuple(config.hidden_sizes))
     return Student(network, env, env_params, config)
 
 
@@ -313,15 +398,25 @@ def make_ued_loop(
     )
 
 
-def make_policy(config: UEDConfig, state: RunState) -> Callable:
-    """``act(key, obs) -> action``: the trained student, sampling its policy."""
+class StudentPolicy(NamedTuple):
+    """The trained student, sampling its policy: ``carry = policy.initial_carry(n)``
+    for ``n`` envs, then ``action, carry = policy.act(key, obs, carry)`` each step
+    (the MLP's carry is an empty ``()``; the LSTM's restarts per episode)."""
+
+    initial_carry: Callable[[int], Any]
+    act: Callable[[jax.Array, dict, Any], tuple[jax.Array, Any]]
+
+
+def make_policy(config: UEDConfig, state: RunState) -> StudentPolicy:
+    """The contract's policy: the trained student (:class:`StudentPolicy`)."""
     student = make_student(config)
     params = state.learner["student"].params
 
-    def act(key: jax.Array, obs: dict) -> jax.Array:
-        return jax.random.categorical(key, student.network.apply(params, obs)[0])
+    def act(key: jax.Array, obs: dict, carry: Any) -> tuple[jax.Array, Any]:
+        carry, logits, _ = student.act(params, carry, obs, jnp.zeros(obs["agent_dir"].shape, bool))
+        return jax.random.categorical(key, logits), carry
 
-    return act
+    return StudentPolicy(student.initial_carry, act)
 
 
 def evaluate(config: UEDConfig, state: RunState, seed: int = 0) -> dict[str, float]:
@@ -348,14 +443,20 @@ def save_student_gif(
     import imageio
 
     env, env_params = student.env, student.env_params
-    act = jax.jit(lambda key, obs: jax.random.categorical(key, student.network.apply(params, obs)[0]))
+
+    @jax.jit
+    def act(key: jax.Array, obs: dict, memory: Any) -> tuple[jax.Array, Any]:
+        batch = jax.tree.map(lambda x: x[None], obs)
+        memory, logits, _ = student.act(params, memory, batch, jnp.zeros(1, bool))
+        return jax.random.categorical(key, logits[0]), memory
+
     step = jax.jit(lambda key, state, action: env.transition(key, state, action, env_params))
     key = jax.random.key(seed)
     obs, state = env.reset_to_level(key, level, env_params)
-    frames, solved = [env.render(state, env_params)], False
+    frames, solved, memory = [env.render(state, env_params)], False, student.initial_carry(1)
     for _ in range(max_steps):
         key, key_act, key_step = jax.random.split(key, 3)
-        action = act(key_act, obs)
+        action, memory = act(key_act, obs, memory)
         obs, state, reward, terminated, truncated, _ = step(key_step, state, action)
         frames.append(env.render(state, env_params))
         if bool(terminated | truncated):
