@@ -311,3 +311,22 @@ def test_lstm_policy_carries_its_memory():
     carry = policy.initial_carry(3)
     action, carry = policy.act(jax.random.key(1), obs, carry)
     assert action.shape == (3,) and carry[0].shape == (3, 16)
+
+
+def test_degen_paper_preset_trains_with_both_lstms():
+    """The ``paper`` preset's networks (conv + LSTM(256) student and generator),
+    at a small batch: one jitted update runs and changes both networks."""
+    config = agents.default_config("degen", num_envs=8, num_steps=16, total_timesteps=8 * 16,
+                                   minibatch_size=32, eval_attempts=1)
+    train = agents.learner_module("degen").make_train(config)
+    before, _ = train(jax.random.key(0), num_updates=0)
+    after, metrics = jax.jit(train)(jax.random.key(0))
+    assert np.isfinite(metrics["loss"]).all() and np.isfinite(metrics["generator_loss"]).all()
+    for player in ("student", "generator"):
+        params = after.learner[player].params["params"]
+        assert "ResetLSTM_0" in params and "Conv_0" in params
+        lstm = params["ResetLSTM_0"]["OptimizedLSTMCell_0"]["hi"]["kernel"]
+        assert lstm.shape[-1] == 256
+        moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                             after.learner[player].params, before.learner[player].params)
+        assert max(jax.tree.leaves(moved)) > 0
