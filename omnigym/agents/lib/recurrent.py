@@ -15,9 +15,12 @@ import jax.numpy as jnp
 Carry = tuple[jax.Array, jax.Array]
 
 
-def zero_carry(batch: tuple[int, ...], features: int) -> Carry:
-    """The LSTM carry every episode starts from."""
-    return jnp.zeros((*batch, features)), jnp.zeros((*batch, features))
+def initial_carry(num: int, features: int, recurrent: bool) -> Carry | tuple:
+    """The carry ``num`` episodes start from: zeros for an LSTM, ``()`` for a
+    network without memory."""
+    if not recurrent:
+        return ()
+    return jnp.zeros((num, features)), jnp.zeros((num, features))
 
 
 class ResetLSTM(nn.Module):
@@ -46,6 +49,12 @@ class TanhHead(nn.Module):
         return nn.Dense(self.outputs, kernel_init=nn.initializers.orthogonal(self.scale))(x)
 
 
-def replay(step: Callable[[Any, Any], tuple[Any, Any]], carry: Any, inputs: Any) -> Any:
-    """Outputs of ``step(carry, x) -> (carry, y)`` over the leading (time) axis of ``inputs``."""
+def replay(apply: Callable[..., tuple], carry: Any, inputs: tuple) -> tuple:
+    """The outputs of ``apply(carry, *x) -> (carry, *outputs)`` stepped over the
+    leading (time) axis of every input, stacked."""
+
+    def step(carry: Any, x: tuple) -> tuple[Any, tuple]:
+        carry, *outputs = apply(carry, *x)
+        return carry, tuple(outputs)
+
     return jax.lax.scan(step, carry, inputs)[1]

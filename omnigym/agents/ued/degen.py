@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -54,7 +55,7 @@ from omnigym.agents.lib.loop import Train
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
 from omnigym.agents.lib.networks import Torso
 from omnigym.agents.lib.optim import sgd, train_state
-from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, replay, zero_carry
+from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, initial_carry, replay
 from omnigym.agents.lib.returns import gae, next_values
 from omnigym.agents.ued import scores
 from omnigym.agents.ued import student as st
@@ -281,7 +282,7 @@ def make_game(config: DEGenConfig) -> Game:
     steps = budget + max_generation
 
     def generator_carry(count: int) -> Any:
-        return zero_carry((count,), config.lstm_size) if config.generator_network == "lstm" else ()
+        return initial_carry(count, config.lstm_size, config.generator_network == "lstm")
 
     def play(key, student_params, generator_params) -> Turn:
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num), env_params)
@@ -376,13 +377,9 @@ def make_game(config: DEGenConfig) -> Game:
     def generator_evaluate(params, obs, student_value) -> tuple[jax.Array, jax.Array]:
         if config.generator_network != "lstm":
             return generator.apply(params, (), obs, student_value)[1:]
-
         # Whole (T, n) generations, replayed from the zero carry they began with.
-        def step(memory, inputs):
-            memory, log_probs, value = generator.apply(params, memory, *inputs)
-            return memory, (log_probs, value)
-
-        return replay(step, generator_carry(student_value.shape[1]), (obs, student_value))
+        apply = partial(generator.apply, params)
+        return replay(apply, generator_carry(student_value.shape[1]), (obs, student_value))
 
     return Game(student, env, env_params, generator, gen_config, generator_carry, play,
                 student_trajectory, generator_batch, generator_evaluate)

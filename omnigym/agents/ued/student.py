@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 import flax.linen as nn
@@ -34,7 +35,7 @@ from omnigym.agents.lib.loop import RunState, Train, make_loop
 from omnigym.agents.lib.losses import log_prob_of, ppo_objective
 from omnigym.agents.lib.networks import ActorCritic
 from omnigym.agents.lib.optim import make_optimizer, sgd, train_state
-from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, replay, zero_carry
+from omnigym.agents.lib.recurrent import ResetLSTM, TanhHead, initial_carry, replay
 from omnigym.agents.lib.returns import gae
 from omnigym.agents.ued import scores
 from omnigym.agents.ued.level_buffer import LevelBufferConfig
@@ -198,7 +199,7 @@ class Student(NamedTuple):
 
     def initial_carry(self, num: int) -> Any:
         """The carry N episodes start from: zeros for the LSTM, ``()`` for the MLP."""
-        return zero_carry((num,), self.config.lstm_size) if self.recurrent else ()
+        return initial_carry(num, self.config.lstm_size, self.recurrent)
 
     def init(self, key: jax.Array) -> TrainState:
         obs, _ = self.env.reset(key, self.env_params)
@@ -216,12 +217,7 @@ class Student(NamedTuple):
         The MLP takes any leading axes (flat minibatches too)."""
         if not self.recurrent:
             return self.act(params, (), obs, reset)[1:]
-
-        def step(carry, inputs):
-            carry, logits, value = self.act(params, carry, *inputs)
-            return carry, (logits, value)
-
-        return replay(step, self.initial_carry(reset.shape[1]), (obs, reset))
+        return replay(partial(self.act, params), self.initial_carry(reset.shape[1]), (obs, reset))
 
     def rollout(self, key: jax.Array, params: Any, levels: MazeLevel) -> Trajectory:
         """Play each of ``levels`` (leading axis N) for ``num_steps``, replaying on episode end."""
