@@ -251,6 +251,8 @@ class Game(NamedTuple):
     env_params: Any
     generator: nn.Module
     generator_config: DEGenConfig
+    #: The most generator turns in one level: every cell of the largest maze.
+    max_generation: int
     #: ``generator_carry(n)``: the carry n generations start from.
     generator_carry: Callable[[int], Any]
     #: ``play(key, student_params, generator_params) -> Turn`` (T, N): one interleaved rollout.
@@ -381,15 +383,15 @@ def make_game(config: DEGenConfig) -> Game:
         apply = partial(generator.apply, params)
         return replay(apply, generator_carry(student_value.shape[1]), (obs, student_value))
 
-    return Game(student, env, env_params, generator, gen_config, generator_carry, play,
-                student_trajectory, generator_batch, generator_evaluate)
+    return Game(student, env, env_params, generator, gen_config, max_generation, generator_carry,
+                play, student_trajectory, generator_batch, generator_evaluate)
 
 
 def make_train(config: DEGenConfig, log: Callable[[dict], None] | None = None) -> Train:
     """The contract's ``train``; the carry is ``{"student": ..., "generator": ...}``."""
     game = make_game(config)
     student, gen_config = game.student, game.generator_config
-    max_generation = game.student.env.max_width ** 2
+    max_generation = game.max_generation
 
     def init(key, student_state):
         obs, _ = game.env.reset(key, game.env_params)
