@@ -439,6 +439,9 @@ def main() -> None:
                 row = measure(env_id, num_envs, steps, args.rounds, seeds)
             row["commit"] = benchmarking.commit()
             rows.append(row)
+            # Free this row's executables: a process that compiles every id's paths
+            # otherwise runs out of memory mappings (LLVM "Unable to allocate section memory").
+            jax.clear_caches()
             print(json.dumps(row), flush=True)
             report = {
                 **load(path),

@@ -91,6 +91,13 @@ def to_host(tree: Any) -> Any:
     return treedef.unflatten([np.array(leaf) for leaf in leaves])
 
 
+def entries(tree: Any, indices: Any) -> list[Any]:
+    """``tree``'s entry for each of ``indices`` (one tree each), flattening ``tree``
+    once: a ``jax.tree.map`` per index costs the host a few microseconds more each."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return [treedef.unflatten([leaf[index] for leaf in leaves]) for index in indices]
+
+
 def split_key_data(key_data: jax.Array) -> tuple[jax.Array, jax.Array]:
     """An adapter's raw key (``uint32`` key data) split: its next raw key and a
     typed key to use. Traced inside the adapters' jitted steps; eager only on
@@ -442,8 +449,9 @@ class GymnasiumVectorEnv(KeyStream, gymnasium.vector.VectorEnv):
             infos[key], infos[f"_{key}"] = value, valid
         if final_obs is not None and done.any():
             per_env = np.full(self.num_envs, None, dtype=object)
-            for index in np.flatnonzero(done):
-                per_env[index] = jax.tree.map(lambda x: x[index], final_obs)
+            ended = np.flatnonzero(done)
+            for index, entry in zip(ended, entries(final_obs, ended)):
+                per_env[index] = entry
             infos["final_obs"], infos["_final_obs"] = per_env, done
             infos["final_info"] = {k: v for k, v in infos.items() if not k.startswith(("_", "final"))}
             infos["final_info"].update({f"_{k}": done for k in info})

@@ -28,6 +28,7 @@ from omnigym.core.sharding import process_seed, put_replicated
 from omnigym.wrappers.autoreset import AutoResetVecEnv, SelectReset
 from omnigym.wrappers.gymnasium import (
     DeviceParams,
+    entries,
     jax_action,
     split_key_data,
     to_host,
@@ -98,8 +99,9 @@ class SB3VecEnv(DeviceParams, VecEnv):
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{"TimeLimit.truncated": t} for t in truncated.tolist()]
         final_obs = info["final_observation"]
-        for index in np.flatnonzero(dones):
-            infos[index]["terminal_observation"] = jax.tree.map(lambda x: x[index], final_obs)
+        ended = np.flatnonzero(dones)
+        for index, entry in zip(ended, entries(final_obs, ended)):
+            infos[index]["terminal_observation"] = entry
             if "goal_achieved" in info:
                 infos[index]["is_success"] = bool(info["goal_achieved"][index])
         return obs, reward, dones, infos
