@@ -26,10 +26,17 @@ select that refills every step. ``resets_per_env_step`` is how many episodes
 the pool handed a fresh start, per env step. ``host_overhead_us`` is what a
 ``make_vec`` / SB3 step costs beyond the JAX path's step, in microseconds.
 
+The scan paths carry only the state from step to step, so XLA drops the
+observations nothing reads, while the adapters hand them out every step. With
+``--observe`` every scan path carries its observations too (what a learner
+sees), written to ``throughput_observed_<backend>.json``: the fair reference for
+the adapters' ratios on envs whose observations cost (Craftax renders its view).
+
     python benchmarks/bench_throughput.py                 # every JAX id
     python benchmarks/bench_throughput.py --env-ids UED-Maze-v0 --num-envs 64 256
     python benchmarks/bench_throughput.py --memory --env-ids Craftax-GC-v0 --num-envs 1024
     python benchmarks/bench_throughput.py --learners leo:Craftax-Classic-GC-v0 ppo:GridWorld-GC-v0
+    python benchmarks/bench_throughput.py --observe --env-ids Craftax-GC-v0 --num-envs 256
 
 Writes ``benchmarks/results/throughput_<backend>.json`` (rows merged by id and
 size with what is there) and ``throughput_<backend>.png``; ``--table`` prints
@@ -43,6 +50,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +59,7 @@ import jax.numpy as jnp
 
 import omnigym
 from omnigym import benchmarking
+from omnigym.benchmarking import observed
 from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.core.environment import select_where
 from omnigym.core.registry import make_multi_agent, make_single_agent
@@ -66,6 +75,10 @@ DEFAULT_STEPS = 200
 PREVIOUS = {"Craftax-GC-v0": "optimistic", "Craftax-Classic-GC-v0": "optimistic",
             "Brax-Reacher-GC-v0": "optimistic"}
 RESET_RATIO = 16
+#: What the scan paths do with each step's observations (``--observe``): a scan
+#: that carries only the state lets XLA drop them; the adapters always compute them.
+OBSERVATIONS = {False: "dropped by XLA in the scan paths (only the state is carried)",
+                True: "computed every step in every path (carried with the state)"}
 
 
 #: Multi-agent views timed on the JAX paths only (no Gymnasium/SB3 adapter takes them).
@@ -79,24 +92,25 @@ def jax_ids() -> list[str]:
     return single + list(MULTI_AGENT)
 
 
-def multi_agent_row(env_id: str, num_envs: int, steps: int, rounds: int) -> dict:
+def multi_agent_row(env_id: str, num_envs: int, steps: int, rounds: int, observe: bool) -> dict:
     """A multi-agent view on the JAX paths: bound, pool, refill and select."""
     env, params = make_multi_agent(env_id.split(":")[0], **MULTI_AGENT[env_id])
     paths = {
-        "bare": benchmarking.bare_rollout(env, params, num_envs, steps),
-        **{name: benchmarking.vec_rollout(env, params, num_envs, steps, strategy)
+        "bare": benchmarking.bare_rollout(env, params, num_envs, steps, observe=observe),
+        **{name: benchmarking.vec_rollout(env, params, num_envs, steps, strategy, observe=observe)
            for name, strategy in (("jax_path", "pool"), ("refill", "refill"),
                                   ("previous_default", "select"))},
     }
     rates = benchmarking.interleaved_steps_per_s(paths, dict.fromkeys(paths, num_envs * steps), rounds)
     return {"env_id": env_id, "num_envs": num_envs, "steps_per_call": steps, "steps_per_s": rates,
-            "previous_default_strategy": "select",
+            "previous_default_strategy": "select", "observations": OBSERVATIONS[observe],
             "ratio": {f"{name}_vs_bare": rates[name] / rates["bare"] for name in paths if name != "bare"},
             "command": "python " + " ".join(sys.argv)}
 
 
 # ------------------------------------------------------------- native anchors
-def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool) -> Callable:
+def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool,
+                   observe: bool) -> Callable:
     """Craftax's symbolic env in ``scan(vmap(step_env))``: with Craftax_Baselines'
     ``OptimisticResetVecEnvWrapper`` logic (``num_envs / 16`` resets per step, the
     done envs drawn by ``choice(p=done, replace=False)``), or with no resets."""
@@ -107,16 +121,18 @@ def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool) -
     num_resets = max(1, num_envs // RESET_RATIO)
 
     def reset(key):
-        return jax.vmap(env.reset_env, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+        return observed(*jax.vmap(env.reset_env, in_axes=(0, None))(
+            jax.random.split(key, num_envs), params), observe)
 
-    def step(key, state, actions):
+    def step(key, carried, actions):
+        state = carried[0] if observe else carried
         key_step, key_reset, key_pick = jax.random.split(key, 3)
-        _, state, _, done, _ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
+        obs, state, _, done, _ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
             jax.random.split(key_step, num_envs), state, actions, params
         )
         if not optimistic:
-            return state
-        _, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(
+            return observed(obs, state, observe)
+        fresh_obs, fresh = jax.vmap(env.reset_env, in_axes=(0, None))(
             jax.random.split(key_reset, num_resets), params
         )
         slots = jnp.arange(num_resets).repeat(math.ceil(num_envs / num_resets))[:num_envs]
@@ -125,30 +141,35 @@ def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool) -
             p=(done + 1e-9) / jnp.sum(done + 1e-9),
         )
         slots = slots.at[chosen].set(jnp.arange(num_resets))
-        return select_where(done, jax.tree.map(lambda x: x[slots], fresh), state)
+        obs, state = select_where(done, jax.tree.map(lambda x: x[slots], (fresh_obs, fresh)),
+                                  (obs, state))
+        return observed(obs, state, observe)
 
     sample = lambda key: jax.random.randint(key, (num_envs,), 0, env.num_actions)  # noqa: E731
     return benchmarking.scan_rollout(reset, step, sample, steps)
 
 
-def gymnax_native(gymnax_id: str, num_envs: int, steps: int) -> Callable:
+def gymnax_native(gymnax_id: str, num_envs: int, steps: int, observe: bool) -> Callable:
     """``vmap`` of gymnax's ``step`` (it auto-resets)."""
     import gymnax
 
     env, params = gymnax.make(gymnax_id)
 
     def reset(key):
-        return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)[1]
+        return observed(*jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(key, num_envs), params), observe)
 
-    def step(key, state, actions):
+    def step(key, carried, actions):
+        state = carried[0] if observe else carried
         keys = jax.random.split(key, num_envs)
-        return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
+        return observed(*jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            keys, state, actions, params)[:2], observe)
 
     sample = benchmarking.random_actions(env, params, num_envs)
     return benchmarking.scan_rollout(reset, step, sample, steps)
 
 
-def jumanji_native(jumanji_id: str, num_envs: int, steps: int) -> Callable:
+def jumanji_native(jumanji_id: str, num_envs: int, steps: int, observe: bool) -> Callable:
     """jumanji's ``VmapAutoResetWrapper``."""
     import jumanji
     from jumanji.wrappers import VmapAutoResetWrapper
@@ -160,15 +181,20 @@ def jumanji_native(jumanji_id: str, num_envs: int, steps: int) -> Callable:
         keys = jax.random.split(key, num_envs)
         return jax.vmap(lambda k: jax.random.randint(k, spec.shape, 0, spec.num_values))(keys)
 
+    def carry(state, timestep):
+        return observed(timestep.observation, state, observe)
+
     return benchmarking.scan_rollout(
-        lambda key: batched.reset(jax.random.split(key, num_envs))[0],
-        lambda key, state, actions: batched.step(state, actions)[0],
+        lambda key: carry(*batched.reset(jax.random.split(key, num_envs))),
+        lambda key, carried, actions: carry(
+            *batched.step(carried[0] if observe else carried, actions)),
         sample, steps,
     )
 
 
 def brax_native(num_envs: int, steps: int, episode_length: int) -> Callable:
-    """brax's reacher under its training wrappers (Episode + Vmap + AutoReset)."""
+    """brax's reacher under its training wrappers (Episode + Vmap + AutoReset); its
+    state holds the observation, so it is always computed."""
     import brax.envs
     from brax.envs.wrappers import training
 
@@ -186,51 +212,50 @@ def brax_native(num_envs: int, steps: int, episode_length: int) -> Callable:
     )
 
 
-def natives(env_id: str, env: Any, num_envs: int, steps: int) -> dict[str, Callable]:
+def natives(env_id: str, env: Any, num_envs: int, steps: int, observe: bool
+            ) -> dict[str, Callable]:
     """The native library's batched loops for ``env_id`` (none for our own envs)."""
     kwargs = omnigym.spec(env_id).kwargs
     if env_id.startswith("Craftax"):
         classic = "Classic" in env_id
         return {
-            "native_optimistic": craftax_native(classic, num_envs, steps, optimistic=True),
-            "native_no_reset": craftax_native(classic, num_envs, steps, optimistic=False),
+            "native_optimistic": craftax_native(classic, num_envs, steps, True, observe),
+            "native_no_reset": craftax_native(classic, num_envs, steps, False, observe),
         }
     if "gymnax_id" in kwargs:
-        return {"native": gymnax_native(kwargs["gymnax_id"], num_envs, steps)}
+        return {"native": gymnax_native(kwargs["gymnax_id"], num_envs, steps, observe)}
     if "jumanji_id" in kwargs:
-        return {"native": jumanji_native(kwargs["jumanji_id"], num_envs, steps)}
+        return {"native": jumanji_native(kwargs["jumanji_id"], num_envs, steps, observe)}
     if env_id == "Brax-Reacher-GC-v0":
         return {"native": brax_native(num_envs, steps, env.default_params.max_steps_in_episode)}
     return {}
 
 
 # ----------------------------------------------------------------- one row
-def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int | None) -> dict:
+def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int | None,
+            observe: bool) -> dict:
     env, params = make_single_agent(env_id)
     started = time.perf_counter()
     venv, actions = benchmarking.make_vec_env(env_id, num_envs)
+    vec_rollout = partial(benchmarking.vec_rollout, env, params, num_envs, steps, observe=observe)
     paths: dict[str, Callable] = {
-        "bare": benchmarking.bare_rollout(env, params, num_envs, steps),
-        "jax_path": benchmarking.vec_rollout(env, params, num_envs, steps, "pool"),
-        "refill": benchmarking.vec_rollout(env, params, num_envs, steps, "refill"),
-        "previous_default": benchmarking.vec_rollout(
-            env, params, num_envs, steps, PREVIOUS.get(env_id, "select")
-        ),
-        **natives(env_id, env, num_envs, steps),
+        "bare": benchmarking.bare_rollout(env, params, num_envs, steps, observe=observe),
+        "jax_path": vec_rollout("pool"),
+        "refill": vec_rollout("refill"),
+        "previous_default": vec_rollout(PREVIOUS.get(env_id, "select")),
+        **natives(env_id, env, num_envs, steps, observe),
         "make_vec": benchmarking.host_loop(venv.step, actions, steps),
         "make_vec_jitted_step": benchmarking.jitted_step_loop(venv, actions, steps),
         "sb3": benchmarking.sb3_loop(env_id, num_envs, steps),
     }
     if vmap_seeds:
         for strategy in ("pool", "refill"):
-            paths[f"vmap_{strategy}"] = benchmarking.vec_rollout(
-                env, params, num_envs, steps, strategy, seeds=vmap_seeds
-            )
+            paths[f"vmap_{strategy}"] = vec_rollout(strategy, seeds=vmap_seeds)
     env_steps = {name: num_envs * steps * (vmap_seeds if name.startswith("vmap") else 1)
                  for name in paths}
     rates = benchmarking.interleaved_steps_per_s(paths, env_steps, rounds)
     carry = paths["jax_path"].carry
-    pool = carry["state"].pool
+    pool = (carry["state"][0] if observe else carry["state"]).pool
     handed_out = int(pool.refills) * num_envs - int(pool.available)
     row: dict[str, Any] = {
         "env_id": env_id,
@@ -239,6 +264,7 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int
         "steps_per_s": rates,
         "resets_per_env_step": handed_out / (num_envs * steps * carry["calls"]),
         "timing": "steady state: every call carries on from the last one's state",
+        "observations": OBSERVATIONS[observe],
         "previous_default_strategy": PREVIOUS.get(env_id, "select"),
         "seconds_with_compiles": time.perf_counter() - started,
         "command": "python " + " ".join(sys.argv),
@@ -343,17 +369,15 @@ def table(rows: list[dict]) -> str:
         rates, ratio = r["steps_per_s"], r["ratio"]
         if "make_vec" not in rates:  # a multi-agent view: JAX paths only
             lines.append(
-                f"| {r['env_id']}{'' if 'commit' in r else ' †'} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
+                f"| {r['env_id']} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
                 f"| {ratio['jax_path_vs_bare']:.2f}x "
                 f"| {rates['jax_path'] / rates['previous_default']:.2f}x | - | - | - | - |"
             )
             continue
         native = ratio.get("jax_path_vs_native", ratio.get("jax_path_vs_native_optimistic"))
         overhead = r["host_overhead_us"]
-        # * timed from a fresh reset, † before the in-place hand-out (earlier runs)
-        mark = ("" if "timing" in r else " *") + ("" if "commit" in r else " †")
         lines.append(
-            f"| {r['env_id']}{mark} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
+            f"| {r['env_id']} | {r['num_envs']} | {rates['bare']:,.0f} | {rates['jax_path']:,.0f} "
             f"| {ratio['jax_path_vs_bare']:.2f}x "
             f"| {rates['jax_path'] / rates['previous_default']:.2f}x "
             f"| {'-' if native is None else f'{native:.2f}x'} "
@@ -405,8 +429,12 @@ def main() -> None:
     parser.add_argument("--learner-updates", type=int, default=4)
     parser.add_argument("--memory", action="store_true",
                         help="only the pool's memory (compiled steps, not run) of --env-ids")
+    parser.add_argument("--observe", action="store_true",
+                        help="every scan path computes its observations (results: "
+                             "throughput_observed_<backend>.json)")
     args = parser.parse_args()
-    path = RESULTS / f"throughput_{jax.default_backend()}.json"
+    stem = "throughput_observed" if args.observe else "throughput"
+    path = RESULTS / f"{stem}_{jax.default_backend()}.json"
     if args.table:
         print(table(load(path)["rows"]))
         return
@@ -418,14 +446,14 @@ def main() -> None:
         keep = {(r["learner"], r["env_id"]) for r in rows}
         report["learners"] = [r for r in report.get("learners", [])
                               if (r["learner"], r["env_id"]) not in keep] + rows
-        benchmarking.write_result(RESULTS, "throughput", {k: v for k, v in report.items()
+        benchmarking.write_result(RESULTS, stem, {k: v for k, v in report.items()
                                                           if k not in ("machine", "command")})
         return
     if args.memory:
         report = load(path)
         rows = [memory(env_id, n) for env_id in args.env_ids or jax_ids() for n in args.num_envs]
         report["memory"] = merged(report.get("memory", []), rows)
-        benchmarking.write_result(RESULTS, "throughput", {k: v for k, v in report.items()
+        benchmarking.write_result(RESULTS, stem, {k: v for k, v in report.items()
                                                           if k not in ("machine", "command")})
         return
     rows = []
@@ -434,9 +462,9 @@ def main() -> None:
             steps = args.steps or STEPS.get(env_id, DEFAULT_STEPS)
             seeds = args.vmap_seeds if num_envs == args.vmap_num_envs else None
             if env_id in MULTI_AGENT:
-                row = multi_agent_row(env_id, num_envs, steps, args.rounds)
+                row = multi_agent_row(env_id, num_envs, steps, args.rounds, args.observe)
             else:
-                row = measure(env_id, num_envs, steps, args.rounds, seeds)
+                row = measure(env_id, num_envs, steps, args.rounds, seeds, args.observe)
             row["commit"] = benchmarking.commit()
             rows.append(row)
             # Free this row's executables: a process that compiles every id's paths
@@ -449,8 +477,8 @@ def main() -> None:
                 "policy": "uniform random actions",
                 "rows": merged(load(path)["rows"], rows),
             }
-            benchmarking.write_result(RESULTS, "throughput", report)
-    plot(load(path)["rows"], RESULTS / f"throughput_{jax.default_backend()}.png")
+            benchmarking.write_result(RESULTS, stem, report)
+    plot(load(path)["rows"], RESULTS / f"{stem}_{jax.default_backend()}.png")
 
 
 if __name__ == "__main__":

@@ -112,21 +112,31 @@ def scan_rollout(
     return call
 
 
+def observed(obs: Any, state: Any, observe: bool) -> Any:
+    """What a rollout carries: the state, and with ``observe`` the observations too.
+
+    A ``scan`` that carries only the state lets XLA drop the observations, which
+    nothing reads; a learner or an adapter computes them every step."""
+    return (state, obs) if observe else state
+
+
 def bare_rollout(
-    env: Any, params: Any, num_envs: int, steps: int, mesh: Any = None
+    env: Any, params: Any, num_envs: int, steps: int, mesh: Any = None, observe: bool = False
 ) -> Callable[[], Any]:
     """The bound: ``scan(vmap(env.transition))`` with no resets at all (on ``mesh``:
-    the envs sharded over its devices)."""
+    the envs sharded over its devices; ``observe``: :func:`observed`)."""
 
     def reset(key):
         keys = jax.random.split(key, num_envs)
-        return sharding.constrain_envs(jax.vmap(env.initial, in_axes=(0, None))(keys, params)[1],
-                                       mesh)
+        obs, state = jax.vmap(env.initial, in_axes=(0, None))(keys, params)
+        return sharding.constrain_envs(observed(obs, state, observe), mesh)
 
-    def step(key, state, actions):
+    def step(key, carried, actions):
+        state = carried[0] if observe else carried
         keys = jax.random.split(key, num_envs)
-        state = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(keys, state, actions, params)[1]
-        return sharding.constrain_envs(state, mesh)
+        obs, state = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(
+            keys, state, actions, params)[:2]
+        return sharding.constrain_envs(observed(obs, state, observe), mesh)
 
     return scan_rollout(reset, step, random_actions(env, params, num_envs), steps)
 
@@ -140,13 +150,19 @@ def vec_rollout(
     seeds: int | None = None,
     mesh: Any = None,
     shard_resets: str = "global",
+    observe: bool = False,
 ) -> Callable[[], Any]:
     """Our JAX path: ``scan`` over ``AutoResetVecEnv.step`` (auto-reset included;
-    on ``mesh``, sharded over its devices)."""
+    on ``mesh``, sharded over its devices; ``observe``: :func:`observed`)."""
     vec = AutoResetVecEnv(env, num_envs, reset_strategy, mesh, shard_resets)
+
+    def step(key, carried, actions):
+        state = carried[0] if observe else carried
+        return observed(*vec.step(key, state, actions, params)[:2], observe)
+
     return scan_rollout(
-        lambda key: vec.reset(key, params)[1],
-        lambda key, state, actions: vec.step(key, state, actions, params)[1],
+        lambda key: observed(*vec.reset(key, params), observe),
+        step,
         random_actions(env, params, num_envs),
         steps,
         seeds,
