@@ -16,9 +16,12 @@ process settings, each in a process of its own:
 
     python benchmarks/bench_host_dispatch.py
     python benchmarks/bench_host_dispatch.py --env-ids UED-Maze-v0 --num-envs 64 256
+    python benchmarks/bench_host_dispatch.py --env-ids Craftax-Classic-GC-v0 --num-envs 1024 \
+        --steps 20 --rounds 2 --settings async
 
-Writes ``benchmarks/results/host_dispatch_<backend>.json``: microseconds per step
-of every path and the host overhead (adapter step minus JAX-path step) per setting.
+Writes ``benchmarks/results/host_dispatch_<backend>.json`` (rows merged by setting,
+id and size with what is there): microseconds per step of every path and the
+host overhead (adapter step minus JAX-path step) per setting.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[256])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--child", choices=("async", "sync"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -88,7 +92,8 @@ def main() -> None:
     from omnigym import benchmarking
 
     rows = []
-    for setting, (async_dispatch, prefix) in SETTINGS.items():
+    for setting in args.settings:
+        async_dispatch, prefix = SETTINGS[setting]
         if prefix and shutil.which(prefix[0]) is None:
             print(f"skipping {setting}: no {prefix[0]} on this machine")
             continue
@@ -99,15 +104,19 @@ def main() -> None:
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             if line.startswith("{"):
-                rows.append({"setting": setting, **json.loads(line)})
+                rows.append({"setting": setting, **json.loads(line), "steps_per_call": args.steps,
+                             "rounds": args.rounds, "commit": benchmarking.commit()})
                 print(json.dumps(rows[-1]), flush=True)
+    path = RESULTS / f"host_dispatch_{jax.default_backend()}.json"
+    new = {(r["setting"], r["env_id"], r["num_envs"]) for r in rows}
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in old if (r["setting"], r["env_id"], r["num_envs"]) not in new] + rows
     benchmarking.write_result(RESULTS, "host_dispatch", {
         "benchmark": "a host loop's per-step cost beyond the JAX path, by dispatch setting",
         "settings": {name: {"jax_cpu_enable_async_dispatch": async_dispatch,
                             "command_prefix": " ".join(prefix)}
                      for name, (async_dispatch, prefix) in SETTINGS.items()},
-        "policy": "uniform random actions", "steps_per_call": args.steps, "rounds": args.rounds,
-        "rows": rows, "backend": jax.default_backend(),
+        "policy": "uniform random actions", "rows": rows, "backend": jax.default_backend(),
     })
 
 

@@ -1,4 +1,4 @@
-"""The command line: list, quickstart (with its GIF), play."""
+"""The command line: list, quickstart (with its GIF), bench, play."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def test_quickstart_runs_and_saves_a_gif(tmp_path, capsys):
     assert "env steps/s" in out and "goal episodes ended" in out
     frames = imageio.mimread(gif)
     assert 1 <= len(frames) <= 3 and frames[0].ndim == 3
+
+
+def test_bench_prints_both_paths(capsys):
+    assert main(["bench", "GridWorld-GC-v0", "--num-envs", "2", "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "GridWorld-GC-v0 num_envs=2: JAX path" in out and "% of JAX path)" in out
 
 
 def test_play_in_the_terminal(monkeypatch, capsys):
