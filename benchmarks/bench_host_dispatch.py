@@ -91,7 +91,7 @@ def main() -> None:
 
     from omnigym import benchmarking
 
-    rows = []
+    rows, commit = [], benchmarking.commit()
     for setting in args.settings:
         async_dispatch, prefix = SETTINGS[setting]
         if prefix and shutil.which(prefix[0]) is None:
@@ -105,7 +105,7 @@ def main() -> None:
         for line in out.splitlines():
             if line.startswith("{"):
                 rows.append({"setting": setting, **json.loads(line), "steps_per_call": args.steps,
-                             "rounds": args.rounds, "commit": benchmarking.commit()})
+                             "rounds": args.rounds, "commit": commit})
                 print(json.dumps(rows[-1]), flush=True)
     path = RESULTS / f"host_dispatch_{jax.default_backend()}.json"
     new = {(r["setting"], r["env_id"], r["num_envs"]) for r in rows}

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 
 import omnigym
 from omnigym import benchmarking
-from omnigym.benchmarking import observed
+from omnigym.benchmarking import observed, state_of
 from omnigym.core.compilation_cache import enable_compilation_cache
 from omnigym.core.environment import select_where
 from omnigym.core.registry import make_multi_agent, make_single_agent
@@ -125,7 +125,7 @@ def craftax_native(classic: bool, num_envs: int, steps: int, optimistic: bool,
             jax.random.split(key, num_envs), params), observe)
 
     def step(key, carried, actions):
-        state = carried[0] if observe else carried
+        state = state_of(carried, observe)
         key_step, key_reset, key_pick = jax.random.split(key, 3)
         obs, state, _, done, _ = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
             jax.random.split(key_step, num_envs), state, actions, params
@@ -160,7 +160,7 @@ def gymnax_native(gymnax_id: str, num_envs: int, steps: int, observe: bool) -> C
             jax.random.split(key, num_envs), params), observe)
 
     def step(key, carried, actions):
-        state = carried[0] if observe else carried
+        state = state_of(carried, observe)
         keys = jax.random.split(key, num_envs)
         return observed(*jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             keys, state, actions, params)[:2], observe)
@@ -187,7 +187,7 @@ def jumanji_native(jumanji_id: str, num_envs: int, steps: int, observe: bool) ->
     return benchmarking.scan_rollout(
         lambda key: carry(*batched.reset(jax.random.split(key, num_envs))),
         lambda key, carried, actions: carry(
-            *batched.step(carried[0] if observe else carried, actions)),
+            *batched.step(state_of(carried, observe), actions)),
         sample, steps,
     )
 
@@ -255,7 +255,7 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, vmap_seeds: int
                  for name in paths}
     rates = benchmarking.interleaved_steps_per_s(paths, env_steps, rounds)
     carry = paths["jax_path"].carry
-    pool = (carry["state"][0] if observe else carry["state"]).pool
+    pool = state_of(carry["state"], observe).pool
     handed_out = int(pool.refills) * num_envs - int(pool.available)
     row: dict[str, Any] = {
         "env_id": env_id,

@@ -120,6 +120,11 @@ def observed(obs: Any, state: Any, observe: bool) -> Any:
     return (state, obs) if observe else state
 
 
+def state_of(carried: Any, observe: bool) -> Any:
+    """The state in what :func:`observed` made."""
+    return carried[0] if observe else carried
+
+
 def bare_rollout(
     env: Any, params: Any, num_envs: int, steps: int, mesh: Any = None, observe: bool = False
 ) -> Callable[[], Any]:
@@ -132,7 +137,7 @@ def bare_rollout(
         return sharding.constrain_envs(observed(obs, state, observe), mesh)
 
     def step(key, carried, actions):
-        state = carried[0] if observe else carried
+        state = state_of(carried, observe)
         keys = jax.random.split(key, num_envs)
         obs, state = jax.vmap(env.transition, in_axes=(0, 0, 0, None))(
             keys, state, actions, params)[:2]
@@ -157,7 +162,7 @@ def vec_rollout(
     vec = AutoResetVecEnv(env, num_envs, reset_strategy, mesh, shard_resets)
 
     def step(key, carried, actions):
-        state = carried[0] if observe else carried
+        state = state_of(carried, observe)
         return observed(*vec.step(key, state, actions, params)[:2], observe)
 
     return scan_rollout(
